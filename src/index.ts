@@ -1,0 +1,17 @@
+export { createStreamHandler, type NextFunction, type StreamHandler } from './handler.ts';
+export { streamFile } from './stream-file.ts';
+export type { StreamOutcome } from './serve-file.ts';
+export { RangeParser, DEFAULT_MAX_RANGES, type ByteRange, type RangeResult, type RangeParserOptions } from './range.ts';
+export { fileIterator, DEFAULT_CHUNK_SIZE, type FileIteratorOptions } from './file-iterator.ts';
+export { StreamError, statusForFsError, type StreamErrorCode, type StreamErrorStatus } from './errors.ts';
+export { MEDIA_TYPES, FALLBACK_MEDIA_TYPE, type MediaTypes } from './mime.ts';
+export { etagFor, type FileIdentity } from './etag.ts';
+export type {
+  StreamHandlerOptions,
+  SendOptions,
+  PermissionCheck,
+  RequestedFile,
+  ErrorHook,
+  StreamRequest,
+  StreamResponse,
+} from './options.ts';

@@ -1,0 +1,207 @@
+import { realpathSync, statSync } from 'node:fs';
+import { sep } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { DEFAULT_CHUNK_SIZE } from './file-iterator.ts';
+import { createMediaTypeLookup, type MediaTypes } from './mime.ts';
+import { DEFAULT_MAX_RANGES, RangeParser } from './range.ts';
+
+/** A request from node:http or from node:http2's compatibility API. */
+export type StreamRequest = IncomingMessage | Http2ServerRequest;
+/** A response from node:http or from node:http2's compatibility API. */
+export type StreamResponse = ServerResponse | Http2ServerResponse;
+
+/**
+ * The parts of a response this package calls. node:http's ServerResponse and node:http2's
+ * Http2ServerResponse both have them, but their overloads differ too much to call on the union.
+ */
+export type ResponseSink = {
+  readonly headersSent: boolean;
+  writeHead(statusCode: number, headers: string[]): unknown;
+  write(chunk: Uint8Array): boolean;
+  end(): unknown;
+  end(chunk: string): unknown;
+  on(event: 'drain' | 'close', listener: () => void): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  off(event: 'drain' | 'close', listener: () => void): unknown;
+};
+
+/** The file a request asked for, as the permission checks see it (before it is opened). */
+export type RequestedFile = {
+  /** The path relative to `root`, normalised, with `/` separators: what the URL named. */
+  readonly path: string;
+  /** `root` joined with `path`, before symlinks are resolved. */
+  readonly absolutePath: string;
+};
+
+/**
+ * Decides whether a request may read a file: `true` allows, `false` refuses with 403, and a
+ * number from 400 to 499 refuses with that status (401 to ask for credentials, 404 to hide).
+ */
+export type PermissionCheck = (
+  req: StreamRequest,
+  file: RequestedFile,
+) => boolean | number | Promise<boolean | number>;
+
+/** Receives failures that are ours, not the client's: read errors, truncated files, checks that threw. */
+export type ErrorHook = (err: unknown, req: StreamRequest) => void;
+
+/** Options shared by `createStreamHandler` and `streamFile`: how one file is answered. */
+export type SendOptions = {
+  /**
+   * Caps the body of an open-ended range (`bytes=N-`) at this many bytes; explicit ranges are
+   * always honoured exactly. Default: no cap (see README: a capped 206 truncates `curl -C -`).
+   */
+  readonly maxChunkSize?: number | undefined;
+  /** Largest number of ranges in one Range header before it is ignored (200). Default 200. */
+  readonly maxRanges?: number | undefined;
+  /** Bytes per file read, the memory a slow client pins. Default 64 KiB. */
+  readonly chunkSize?: number | undefined;
+  /** Cache-Control value, or `false` for none. Default: see README. */
+  readonly cacheControl?: string | false | undefined;
+  /** Extra or overriding extension → media type entries, e.g. `{ mkv: 'video/webm' }`. */
+  readonly mediaTypes?: MediaTypes | undefined;
+  /** Told about server-side failures. Nothing is printed by default. */
+  readonly onError?: ErrorHook | undefined;
+};
+
+/** What `createStreamHandler` accepts. Only `root` is required. */
+export type StreamHandlerOptions = SendOptions & {
+  /** The folder files are served from. Nothing outside its real path is ever served. */
+  readonly root: string;
+  /**
+   * Where the file name comes from: `'query'` reads the query parameter `param`
+   * (`/stream?path=a/b.mp4`); `'path'` reads the URL pathname below `prefix`
+   * (`/videos/a/b.mp4`), which HLS/DASH playlists need for their relative segment URLs.
+   * Default `'query'`.
+   */
+  readonly mode?: 'query' | 'path' | undefined;
+  /** The query parameter naming the file in query mode. Default `'path'`. */
+  readonly param?: string | undefined;
+  /** The URL prefix stripped in path mode, e.g. `'/videos'`. Default `''`. */
+  readonly prefix?: string | undefined;
+  /** Checks that must all allow a request, run in order before the file is opened. Default: none. */
+  readonly permissions?: readonly PermissionCheck[] | undefined;
+  /** `'inside-root'` follows a symlink only when its target stays inside root; `'deny'` never. */
+  readonly symlinks?: 'inside-root' | 'deny' | undefined;
+  /** `'deny'` refuses any path segment starting with a dot (403); `'allow'` serves them. */
+  readonly dotfiles?: 'deny' | 'allow' | undefined;
+};
+
+/** `SendOptions` after validation, with everything precomputed that does not vary per request. */
+export type ResolvedSendOptions = {
+  readonly maxChunkSize: number | undefined;
+  readonly chunkSize: number;
+  readonly cacheControl: string | undefined;
+  readonly rangeParser: RangeParser;
+  readonly mediaTypeFor: (fileName: string) => string;
+  readonly onError: ErrorHook | undefined;
+};
+
+/** `StreamHandlerOptions` after validation. */
+export type ResolvedOptions = ResolvedSendOptions & {
+  readonly root: string;
+  readonly realRoot: string;
+  readonly mode: 'query' | 'path';
+  readonly param: string;
+  readonly prefix: string;
+  readonly permissions: readonly PermissionCheck[];
+  readonly symlinks: 'inside-root' | 'deny';
+  readonly dotfiles: 'deny' | 'allow';
+};
+
+/** Revalidate every time (cheap with our validators); shared caches may keep public files. */
+export const PUBLIC_CACHE_CONTROL = 'public, max-age=0, must-revalidate';
+/** With permission checks, a shared cache must not hand a protected file to someone else. */
+export const PRIVATE_CACHE_CONTROL = 'private, max-age=0, must-revalidate';
+
+/**
+ * Validates the options shared by the handler and `streamFile` and precomputes their constants.
+ *
+ * Misuse throws a TypeError naming the option; nothing here depends on a request.
+ */
+export function resolveSendOptions(
+  options: SendOptions,
+  defaultCacheControl: string = PUBLIC_CACHE_CONTROL,
+): ResolvedSendOptions {
+  const { maxChunkSize, chunkSize = DEFAULT_CHUNK_SIZE, cacheControl, mediaTypes, onError } = options;
+  if (maxChunkSize !== undefined) checkInteger('maxChunkSize', maxChunkSize, 1);
+  checkInteger('chunkSize', chunkSize, 1024);
+  if (cacheControl !== undefined && cacheControl !== false) checkHeaderValue('cacheControl', cacheControl);
+  if (onError !== undefined && typeof onError !== 'function') {
+    throw new TypeError(`options.onError must be a function, got ${typeof onError}`);
+  }
+  return Object.freeze({
+    maxChunkSize,
+    chunkSize,
+    cacheControl: cacheControl === false ? undefined : (cacheControl ?? defaultCacheControl),
+    rangeParser: new RangeParser({ maxRanges: options.maxRanges ?? DEFAULT_MAX_RANGES }),
+    mediaTypeFor: createMediaTypeLookup(mediaTypes),
+    onError,
+  });
+}
+
+/**
+ * Validates handler options once, at setup: `root` must be an existing directory, and it is
+ * resolved to its real path here, so confinement compares against the folder as it is now.
+ */
+export function resolveOptions(options: StreamHandlerOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('options must be an object with at least { root }');
+  }
+  const { root, mode = 'query', param = 'path', prefix = '', permissions = [] } = options;
+  const { symlinks = 'inside-root', dotfiles = 'deny' } = options;
+  if (typeof root !== 'string' || root === '') {
+    throw new TypeError('options.root must be a non-empty string');
+  }
+  let realRoot: string;
+  try {
+    realRoot = realpathSync(root);
+    if (!statSync(realRoot).isDirectory()) throw new Error('not a directory');
+  } catch (cause) {
+    throw new TypeError(`options.root must be an existing directory, got ${JSON.stringify(root)}`, { cause });
+  }
+  checkOneOf('mode', mode, ['query', 'path']);
+  checkOneOf('symlinks', symlinks, ['inside-root', 'deny']);
+  checkOneOf('dotfiles', dotfiles, ['deny', 'allow']);
+  if (typeof param !== 'string' || param === '') {
+    throw new TypeError(`options.param must be a non-empty string, got ${JSON.stringify(param)}`);
+  }
+  if (typeof prefix !== 'string' || (prefix !== '' && !prefix.startsWith('/'))) {
+    throw new TypeError(`options.prefix must be '' or start with '/', got ${JSON.stringify(prefix)}`);
+  }
+  if (!Array.isArray(permissions) || permissions.some((check) => typeof check !== 'function')) {
+    throw new TypeError('options.permissions must be an array of functions');
+  }
+  const defaultCacheControl = permissions.length > 0 ? PRIVATE_CACHE_CONTROL : PUBLIC_CACHE_CONTROL;
+  return Object.freeze({
+    ...resolveSendOptions(options, defaultCacheControl),
+    root: root.replace(/\/+$/, ''), // '/' becomes '': file paths are `${root}/${path}`
+    realRoot: realRoot.endsWith(sep) ? realRoot.slice(0, -1) : realRoot,
+    mode,
+    param,
+    prefix: prefix.endsWith('/') ? prefix.slice(0, -1) : prefix,
+    permissions: Object.freeze([...permissions]),
+    symlinks,
+    dotfiles,
+  });
+}
+
+function checkInteger(name: string, value: unknown, min: number): void {
+  if (!Number.isSafeInteger(value) || (value as number) < min) {
+    throw new TypeError(`options.${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+}
+
+function checkOneOf(name: string, value: unknown, allowed: readonly string[]): void {
+  if (!allowed.includes(value as string)) {
+    throw new TypeError(`options.${name} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${String(value)}`);
+  }
+}
+
+function checkHeaderValue(name: string, value: unknown): void {
+  // Visible ASCII and spaces only: anything else would be a header-injection bug waiting to happen.
+  if (typeof value !== 'string' || !/^[\x20-\x7e]*$/.test(value)) {
+    throw new TypeError(`options.${name} must be a header value string, got ${String(value)}`);
+  }
+}

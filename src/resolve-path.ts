@@ -1,0 +1,131 @@
+import { realpath } from 'node:fs/promises';
+
+/** The outcome of reading a file name from a request URL, before the disk is touched. */
+export type RequestedPath =
+  | { readonly kind: 'ok'; readonly path: string } // relative to root, '/'-separated, no '.', '..' or empty segments
+  | { readonly kind: 'missing' } // no file named: 400 in query mode, 404 in path mode
+  | { readonly kind: 'outside-prefix' } // path mode: the URL is not below the prefix (404, or next())
+  | { readonly kind: 'bad-request' } // bad %-escape, NUL, backslash, '..' segment, repeated parameter
+  | { readonly kind: 'forbidden' }; // a dotfile segment while dotfiles are denied
+
+/** Where the file name is in the URL. */
+export type PathLocator =
+  | { readonly mode: 'query'; readonly param: string }
+  | { readonly mode: 'path'; readonly prefix: string };
+
+const MISSING = Object.freeze({ kind: 'missing' }) satisfies RequestedPath;
+const OUTSIDE_PREFIX = Object.freeze({ kind: 'outside-prefix' }) satisfies RequestedPath;
+const BAD_REQUEST = Object.freeze({ kind: 'bad-request' }) satisfies RequestedPath;
+const FORBIDDEN = Object.freeze({ kind: 'forbidden' }) satisfies RequestedPath;
+
+/**
+ * Reads the requested file name from a request URL and checks it lexically.
+ *
+ * The name is percent-decoded exactly once (`%252e%252e` stays the literal name `%2e%2e`), then
+ * split on `/`: a `..` segment, a NUL byte or a backslash is a 400 (never "normalised" into
+ * something else), and a segment starting with a dot is refused when dotfiles are denied.
+ * A leading `/` is relative to root, like a URL path: `?path=/etc/passwd` names
+ * `<root>/etc/passwd`. In query mode a repeated parameter is a 400, so a permission check and
+ * the handler can never disagree about which file was asked for.
+ */
+export function requestedPath(
+  url: string,
+  locator: PathLocator,
+  dotfiles: 'deny' | 'allow',
+): RequestedPath {
+  const raw = locator.mode === 'query' ? queryValue(url, locator.param) : pathnameBelow(url, locator.prefix);
+  if (typeof raw !== 'string') return raw;
+  return checkSegments(raw, dotfiles === 'deny');
+}
+
+function queryValue(url: string, param: string): string | RequestedPath {
+  const query = url.indexOf('?');
+  if (query === -1) return MISSING;
+  const hash = url.indexOf('#', query);
+  const search = url.slice(query + 1, hash === -1 ? undefined : hash);
+  let found: string | undefined;
+  for (const pair of search.split('&')) {
+    const eq = pair.indexOf('=');
+    const key = decodeFormComponent(eq === -1 ? pair : pair.slice(0, eq));
+    if (key !== param) continue;
+    if (found !== undefined) return BAD_REQUEST;
+    const value = decodeFormComponent(eq === -1 ? '' : pair.slice(eq + 1));
+    if (value === undefined) return BAD_REQUEST;
+    found = value;
+  }
+  return found === undefined || found === '' ? MISSING : found;
+}
+
+function pathnameBelow(url: string, prefix: string): string | RequestedPath {
+  let pathname = url;
+  if (!pathname.startsWith('/')) {
+    // Absolute-form request target (`GET http://host/x HTTP/1.1`), as sent to proxies.
+    try {
+      pathname = new URL(url).pathname;
+    } catch {
+      return BAD_REQUEST;
+    }
+  }
+  const end = endOfPathname(pathname);
+  if (end !== pathname.length) pathname = pathname.slice(0, end);
+  if (prefix !== '') {
+    if (!pathname.startsWith(prefix)) return OUTSIDE_PREFIX;
+    if (pathname.length > prefix.length && pathname.charCodeAt(prefix.length) !== 0x2f) return OUTSIDE_PREFIX;
+    pathname = pathname.slice(prefix.length);
+  }
+  try {
+    pathname = decodeURIComponent(pathname);
+  } catch {
+    return BAD_REQUEST;
+  }
+  return pathname === '' || pathname === '/' ? MISSING : pathname;
+}
+
+function endOfPathname(url: string): number {
+  for (let i = 0; i < url.length; i++) {
+    const code = url.charCodeAt(i);
+    if (code === 0x3f || code === 0x23) return i; // '?' or '#'
+  }
+  return url.length;
+}
+
+/** application/x-www-form-urlencoded decoding ('+' is a space), or undefined for a bad escape. */
+function decodeFormComponent(text: string): string | undefined {
+  if (text.indexOf('%') === -1 && text.indexOf('+') === -1) return text;
+  try {
+    return decodeURIComponent(text.replaceAll('+', ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+function checkSegments(decoded: string, denyDotfiles: boolean): RequestedPath {
+  if (decoded.includes('\0') || decoded.includes('\\')) return BAD_REQUEST;
+  const kept: string[] = [];
+  for (const segment of decoded.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') return BAD_REQUEST;
+    if (denyDotfiles && segment.charCodeAt(0) === 0x2e) return FORBIDDEN;
+    kept.push(segment);
+  }
+  return kept.length === 0 ? MISSING : { kind: 'ok', path: kept.join('/') };
+}
+
+/**
+ * Resolves `<realRoot>/<path>` through any symlinks and returns the real path if it may be
+ * served, or undefined if it escapes: with `'inside-root'` a link is followed only when its
+ * target stays inside the real root; with `'deny'` any link on the way is refused.
+ *
+ * File-system errors (ENOENT, ENOTDIR, ELOOP …) are thrown for `statusForFsError`. The caller
+ * then opens the real path with O_NOFOLLOW, so a link swapped in afterwards is not followed.
+ */
+export async function confinedRealPath(
+  realRoot: string,
+  path: string,
+  symlinks: 'inside-root' | 'deny',
+): Promise<string | undefined> {
+  const lexical = `${realRoot}/${path}`;
+  const real = await realpath(lexical);
+  if (symlinks === 'deny') return real === lexical ? real : undefined;
+  return real.startsWith(`${realRoot}/`) ? real : undefined;
+}

@@ -1,0 +1,307 @@
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { debuglog } from 'node:util';
+import { statusForFsError } from './errors.ts';
+import { etagFor } from './etag.ts';
+import { fileIterator } from './file-iterator.ts';
+import type { ResolvedSendOptions, StreamRequest, ResponseSink } from './options.ts';
+import { evaluatePreconditions, httpDate, isRangeAllowed, type Validators } from './preconditions.ts';
+import type { ByteRange, RangeResult } from './range.ts';
+import { NOSNIFF, destroyResponse, reportError, sendStatus } from './responses.ts';
+
+const debug = debuglog('sage-stream');
+
+/** O_NONBLOCK: opening a FIFO must not park a thread-pool thread until a writer shows up. */
+export const READ_FLAGS: number = constants.O_RDONLY | constants.O_NONBLOCK;
+
+/** What happened to one response: enough to log who watched what. */
+export type StreamOutcome = {
+  /** The status sent (0 when the client left before anything was sent). */
+  readonly status: number;
+  /** Body bytes handed to the connection (file bytes only, not multipart framing). */
+  readonly bytesSent: number;
+  /** True when the client went away before the whole body was sent. */
+  readonly aborted: boolean;
+  /** The file's size, when it was read. */
+  readonly size: number | undefined;
+  /** The byte ranges a 206 served. */
+  readonly ranges: readonly ByteRange[] | undefined;
+};
+
+/** Tracks whether the client has gone; set up synchronously when the request arrives. */
+export type Connection = { closed: boolean };
+
+/**
+ * Starts watching a response for the client going away. Call it before the first `await`,
+ * or a close that happens meanwhile goes unseen (the destroyed checks cover that case).
+ */
+export function watchConnection(res: ResponseSink): Connection {
+  const connection: Connection = { closed: isDestroyed(res) };
+  res.once('close', () => {
+    connection.closed = true;
+  });
+  return connection;
+}
+
+function isDestroyed(res: ResponseSink): boolean {
+  if ('destroyed' in res && res.destroyed) return true;
+  return (res as { stream?: { destroyed: boolean } }).stream?.destroyed === true;
+}
+
+/**
+ * Opens `path`, serves it with `serveOpenFile` and closes it whatever happens. File-system
+ * errors before the headers become 403/404 (or 500, reported to onError); `notFound` answers
+ * the 404 case, so middleware can pass it on instead.
+ */
+export async function openAndServe(
+  req: StreamRequest,
+  res: ResponseSink,
+  connection: Connection,
+  path: string,
+  flags: number,
+  fileName: string,
+  options: ResolvedSendOptions,
+  notFound: () => StreamOutcome | undefined = () => answer(req, res, 404),
+): Promise<StreamOutcome | undefined> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(path, flags);
+    if (connection.closed) return undefined; // the client left while we were opening
+    return await serveOpenFile(req, res, connection, handle, fileName, options, notFound);
+  } catch (err) {
+    const status = statusForFsError(err);
+    if (status === 500) reportError(options, err, req);
+    return status === 404 ? notFound() : answer(req, res, status);
+  } finally {
+    await handle?.close();
+  }
+}
+
+/**
+ * Answers a GET or HEAD with an open file: validators, conditional requests (RFC 9110 §13.2.2),
+ * ranges (§14) and the body, honouring backpressure and stopping as soon as the client leaves.
+ *
+ * The caller owns `handle` and closes it once the returned promise settles; this never rejects.
+ */
+export async function serveOpenFile(
+  req: StreamRequest,
+  res: ResponseSink,
+  connection: Connection,
+  handle: FileHandle,
+  fileName: string,
+  options: ResolvedSendOptions,
+  notFound: () => StreamOutcome | undefined = () => answer(req, res, 404),
+): Promise<StreamOutcome | undefined> {
+  const stats = await handle.stat({ bigint: true });
+  if (!stats.isFile()) return notFound(); // a directory, FIFO or device: nothing to stream
+  const size = Number(stats.size);
+  const validators: Validators = {
+    etag: etagFor({ size: stats.size, mtimeNs: stats.mtimeNs, ino: stats.ino }),
+    lastModifiedMs: Number(stats.mtimeMs),
+  };
+  const { headers } = req;
+
+  // §13.2.2: preconditions first, decided from metadata alone (the body is never read).
+  const precondition = evaluatePreconditions(
+    {
+      ifMatch: headers['if-match'],
+      ifNoneMatch: headers['if-none-match'],
+      ifModifiedSince: headers['if-modified-since'],
+      ifUnmodifiedSince: headers['if-unmodified-since'],
+    },
+    validators,
+  );
+  if (precondition === 'precondition-failed') return answer(req, res, 412);
+  if (precondition === 'not-modified') {
+    res.writeHead(304, cacheHeaders(validators, options));
+    res.end();
+    debug('%s %s → 304', req.method, req.url);
+    return outcome(304, 0, false, size);
+  }
+
+  // §14.2: Range is defined for GET only; If-Range decides whether it still applies.
+  const rangeHeader = req.method === 'GET' ? headers.range : undefined;
+  const range: RangeResult =
+    rangeHeader !== undefined && isRangeAllowed(singleValue(headers['if-range']), validators)
+      ? options.rangeParser.parse(rangeHeader, size)
+      : { kind: 'absent' };
+
+  const contentType = options.mediaTypeFor(fileName);
+  const fileHeaders = [
+    'Accept-Ranges', 'bytes',
+    'Last-Modified', httpDate(validators.lastModifiedMs),
+    ...cacheHeaders(validators, options),
+    ...NOSNIFF,
+  ];
+  switch (range.kind) {
+    case 'absent':
+    case 'ignored':
+      res.writeHead(200, ['Content-Type', contentType, 'Content-Length', String(size), ...fileHeaders]);
+      return sendBody(req, res, connection, handle, 200, size, [{ start: 0, end: size - 1 }], [], options);
+    case 'unsatisfiable':
+      return answer(req, res, 416, ['Content-Range', `bytes */${size}`, 'Accept-Ranges', 'bytes']);
+    case 'partial': {
+      const ranges = capOpenEnded(range.ranges, range.openEnded, options.maxChunkSize);
+      if (ranges.length === 1) {
+        const { start, end } = ranges[0]!;
+        res.writeHead(206, [
+          'Content-Type', contentType,
+          'Content-Length', String(end - start + 1),
+          'Content-Range', `bytes ${start}-${end}/${size}`,
+          ...fileHeaders,
+        ]);
+        return sendBody(req, res, connection, handle, 206, size, ranges, [], options);
+      }
+      const multipart = layoutMultipart(ranges, size, contentType);
+      res.writeHead(206, [
+        'Content-Type', `multipart/byteranges; boundary=${multipart.boundary}`,
+        'Content-Length', String(multipart.length),
+        ...fileHeaders,
+      ]);
+      return sendBody(req, res, connection, handle, 206, size, ranges, multipart.framing, options);
+    }
+    default:
+      return assertNever(range);
+  }
+}
+
+function cacheHeaders(validators: Validators, options: ResolvedSendOptions): string[] {
+  return options.cacheControl === undefined
+    ? ['ETag', validators.etag]
+    : ['ETag', validators.etag, 'Cache-Control', options.cacheControl];
+}
+
+/** Answers with a status and no file body, returning the outcome to report. */
+export function answer(
+  req: StreamRequest,
+  res: ResponseSink,
+  status: number,
+  extraHeaders: readonly string[] = [],
+): StreamOutcome {
+  debug('%s %s → %d', req.method, req.url, status);
+  sendStatus(req, res, status, extraHeaders);
+  return outcome(status, 0, false, undefined);
+}
+
+function outcome(
+  status: number,
+  bytesSent: number,
+  aborted: boolean,
+  size: number | undefined,
+  ranges?: readonly ByteRange[],
+): StreamOutcome {
+  return { status, bytesSent, aborted, size, ranges };
+}
+
+// An open-ended range may be capped (the seed's STREAM_MAX_LOAD_VOLUME); exactly maxChunkSize bytes.
+function capOpenEnded(
+  ranges: readonly ByteRange[],
+  openEnded: boolean,
+  maxChunkSize: number | undefined,
+): readonly ByteRange[] {
+  const only = ranges[0];
+  if (!openEnded || maxChunkSize === undefined || ranges.length !== 1 || only === undefined) return ranges;
+  if (only.end - only.start + 1 <= maxChunkSize) return ranges;
+  return [{ start: only.start, end: only.start + maxChunkSize - 1 }];
+}
+
+type MultipartLayout = { readonly boundary: string; readonly framing: readonly Buffer[]; readonly length: number };
+
+/**
+ * Lays out a multipart/byteranges body (RFC 9110 §14.6): one framing buffer before each part
+ * and one after the last, so the exact Content-Length is known before a byte is read.
+ */
+function layoutMultipart(ranges: readonly ByteRange[], size: number, contentType: string): MultipartLayout {
+  const boundary = randomBytes(16).toString('hex'); // random: it cannot be predicted into a file's bytes
+  const framing: Buffer[] = [];
+  let length = 0;
+  ranges.forEach(({ start, end }, i) => {
+    const head = Buffer.from(
+      `${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: ${contentType}\r\nContent-Range: bytes ${start}-${end}/${size}\r\n\r\n`,
+    );
+    framing.push(head);
+    length += head.length + (end - start + 1);
+  });
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  framing.push(tail);
+  return { boundary, framing, length: length + tail.length };
+}
+
+/**
+ * Streams the ranges (with their multipart framing, if any) after the headers were written.
+ * Waits for 'drain' whenever the socket is backed up, so memory stays flat for any client speed.
+ */
+async function sendBody(
+  req: StreamRequest,
+  res: ResponseSink,
+  connection: Connection,
+  handle: FileHandle,
+  status: 200 | 206,
+  size: number,
+  ranges: readonly ByteRange[],
+  framing: readonly Buffer[],
+  options: ResolvedSendOptions,
+): Promise<StreamOutcome> {
+  const served = status === 206 ? ranges : undefined;
+  if (req.method === 'HEAD') {
+    res.end();
+    return outcome(status, 0, false, size, served);
+  }
+  let bytesSent = 0;
+  try {
+    for (let i = 0; i < ranges.length; i++) {
+      const { start, end } = ranges[i]!;
+      const head = framing[i];
+      if (head !== undefined && !(await write(res, connection, head))) break;
+      const chunks = fileIterator(handle, { offset: start, length: end - start + 1, chunkSize: options.chunkSize });
+      for await (const chunk of chunks) {
+        if (connection.closed) break; // leaving the loop closes the iterator: no further reads
+        bytesSent += chunk.length;
+        if (!(await write(res, connection, chunk))) break;
+      }
+      if (connection.closed) break;
+    }
+    const tail = framing[ranges.length];
+    if (tail !== undefined) await write(res, connection, tail);
+  } catch (err) {
+    // Headers are out: the only honest signal left is a broken connection.
+    destroyResponse(res);
+    reportError(options, err, req);
+    debug('%s %s → %d, failed after %d bytes: %s', req.method, req.url, status, bytesSent, String(err));
+    return outcome(status, bytesSent, true, size, served);
+  }
+  if (connection.closed) {
+    debug('%s %s → %d, client left after %d bytes', req.method, req.url, status, bytesSent);
+    return outcome(status, bytesSent, true, size, served);
+  }
+  res.end();
+  debug('%s %s → %d, %d bytes', req.method, req.url, status, bytesSent);
+  return outcome(status, bytesSent, false, size, served);
+}
+
+/** Writes one chunk; resolves false when the client has gone (now or while waiting to drain). */
+async function write(res: ResponseSink, connection: Connection, chunk: Buffer): Promise<boolean> {
+  if (connection.closed) return false;
+  if (res.write(chunk)) return true;
+  return new Promise<boolean>((resolve) => {
+    const done = (drained: boolean) => () => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(drained);
+    };
+    const onDrain = done(true);
+    const onClose = done(false);
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
+}
+
+// Node joins repeated headers it knows; an array here means a field that must not repeat did.
+function singleValue(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unexpected value ${JSON.stringify(value)}`);
+}
