@@ -135,7 +135,7 @@ export function resolveSendOptions(
     maxChunkSize,
     chunkSize,
     cacheControl: cacheControl === false ? undefined : (cacheControl ?? defaultCacheControl),
-    rangeParser: new RangeParser({ maxRanges: options.maxRanges ?? DEFAULT_MAX_RANGES }),
+    rangeParser: new RangeParser({ maxRanges: options.maxRanges === undefined ? DEFAULT_MAX_RANGES : options.maxRanges }),
     mediaTypeFor: createMediaTypeLookup(mediaTypes),
     onError,
   });
@@ -180,7 +180,7 @@ export function resolveOptions(options: StreamHandlerOptions): ResolvedOptions {
     realRoot: realRoot.endsWith(sep) ? realRoot.slice(0, -1) : realRoot,
     mode,
     param,
-    prefix: prefix.endsWith('/') ? prefix.slice(0, -1) : prefix,
+    prefix: prefix.replace(/\/+$/, ''),
     permissions: Object.freeze([...permissions]),
     symlinks,
     dotfiles,

@@ -13,6 +13,8 @@ export type PathLocator =
   | { readonly mode: 'query'; readonly param: string }
   | { readonly mode: 'path'; readonly prefix: string };
 
+const ABSOLUTE_FORM_ORIGIN = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+
 const MISSING = Object.freeze({ kind: 'missing' }) satisfies RequestedPath;
 const OUTSIDE_PREFIX = Object.freeze({ kind: 'outside-prefix' }) satisfies RequestedPath;
 const BAD_REQUEST = Object.freeze({ kind: 'bad-request' }) satisfies RequestedPath;
@@ -39,10 +41,11 @@ export function requestedPath(
 }
 
 function queryValue(url: string, param: string): string | RequestedPath {
+  const hash = url.indexOf('#');
+  const end = hash === -1 ? url.length : hash;
   const query = url.indexOf('?');
-  if (query === -1) return MISSING;
-  const hash = url.indexOf('#', query);
-  const search = url.slice(query + 1, hash === -1 ? undefined : hash);
+  if (query === -1 || query > end) return MISSING;
+  const search = url.slice(query + 1, end);
   let found: string | undefined;
   for (const pair of search.split('&')) {
     const eq = pair.indexOf('=');
@@ -59,12 +62,11 @@ function queryValue(url: string, param: string): string | RequestedPath {
 function pathnameBelow(url: string, prefix: string): string | RequestedPath {
   let pathname = url;
   if (!pathname.startsWith('/')) {
-    // Absolute-form request target (`GET http://host/x HTTP/1.1`), as sent to proxies.
-    try {
-      pathname = new URL(url).pathname;
-    } catch {
-      return BAD_REQUEST;
-    }
+    // Absolute-form request target (`GET http://host/x HTTP/1.1`), as sent to proxies. Cut the
+    // scheme and authority by hand: new URL() would quietly normalise `..` and `\` away.
+    const origin = ABSOLUTE_FORM_ORIGIN.exec(url);
+    if (origin === null) return BAD_REQUEST;
+    pathname = url.slice(origin[0].length);
   }
   const end = endOfPathname(pathname);
   if (end !== pathname.length) pathname = pathname.slice(0, end);
