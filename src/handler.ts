@@ -11,6 +11,7 @@ import {
 } from './options.ts';
 import { confinedRealPath, requestedPath, type PathLocator } from './resolve-path.ts';
 import { reportError } from './responses.ts';
+import { logWatchRequest } from './watch-request.ts';
 import { READ_FLAGS, answer, openAndServe, watchConnection, type Connection, type StreamOutcome } from './serve-file.ts';
 
 const debug = debuglog('sage-stream');
@@ -22,7 +23,11 @@ const OPEN_FLAGS = READ_FLAGS | constants.O_NOFOLLOW;
 export type NextFunction = (err?: unknown) => void;
 
 /** What `createStreamHandler` returns: a node:http / node:http2 request listener and middleware. */
-export type StreamHandler = (req: StreamRequest, res: StreamResponse, next?: NextFunction) => void;
+export type StreamHandler = {
+  (req: StreamRequest, res: StreamResponse, next?: NextFunction): void;
+  /** Flushes and closes the watch log the handler opened itself (`watchLog: true` or a path). */
+  close(): Promise<void>;
+};
 
 /**
  * Creates a request handler that streams files from `root`, with Range, conditional requests
@@ -46,14 +51,24 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   const resolved = resolveOptions(options);
   const locator: PathLocator =
     resolved.mode === 'query' ? { mode: 'query', param: resolved.param } : { mode: 'path', prefix: resolved.prefix };
-  return (req, res, next) => {
+  // Requests still running, so close() can let their watch-log entries land first.
+  const inflight = new Set<Promise<unknown>>();
+  const handler = (req: StreamRequest, res: StreamResponse, next?: NextFunction): void => {
     const connection = watchConnection(res);
-    handle(req, res, next, connection, resolved, locator).catch((err: unknown) => {
+    const running = handle(req, res, next, connection, resolved, locator, Date.now()).catch((err: unknown) => {
       // Only a bug of ours gets here; the process must survive it all the same.
       reportError(resolved, err, req);
       answer(req, res, 500);
     });
+    if (resolved.watchLog === undefined) return;
+    inflight.add(running);
+    void running.finally(() => inflight.delete(running));
   };
+  const close = async (): Promise<void> => {
+    await Promise.allSettled(inflight);
+    if (resolved.ownsWatchLog) (await resolved.watchLog)?.close();
+  };
+  return Object.assign(handler, { close });
 }
 
 /** Streams one request; resolves with what was sent (the watch log reads it). */
@@ -64,6 +79,7 @@ async function handle(
   connection: Connection,
   options: ResolvedOptions,
   locator: PathLocator,
+  startedAt: number,
 ): Promise<StreamOutcome | undefined> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     if (next) return void next();
@@ -110,9 +126,14 @@ async function handle(
     debug('%s escapes root through a symlink', requested.path);
     return answer(req, res, 403);
   }
-  return openAndServe(req, res, connection, realPath, OPEN_FLAGS, requested.path, options, () =>
+  const outcome = await openAndServe(req, res, connection, realPath, OPEN_FLAGS, requested.path, options, () =>
     notFound(req, res, next),
   );
+  if (outcome !== undefined && options.watchLog !== undefined) {
+    const log = await options.watchLog;
+    if (log !== undefined) await logWatchRequest(log, req, { path: requested.path, outcome, startedAt }, options);
+  }
+  return outcome;
 }
 
 function notFound(req: StreamRequest, res: StreamResponse, next: NextFunction | undefined): StreamOutcome | undefined {

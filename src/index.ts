@@ -15,3 +15,16 @@ export type {
   StreamRequest,
   StreamResponse,
 } from './options.ts';
+export {
+  WatchLog,
+  createWatchLog,
+  type WatchEntry,
+  type WatchLogOptions,
+  type WatchQuery,
+  type WatchPage,
+  type RequestRow,
+  type SessionRow,
+  type VideoTotalRow,
+  type PruneResult,
+} from './watch-log.ts';
+export { logWatchRequest, clientIp, type Viewer, type IdentifyViewer, type ViewerOptions, type ServedFile } from './watch-request.ts';

@@ -5,6 +5,8 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { DEFAULT_CHUNK_SIZE } from './file-iterator.ts';
 import { createMediaTypeLookup, type MediaTypes } from './mime.ts';
 import { DEFAULT_MAX_RANGES, RangeParser } from './range.ts';
+import { WatchLog } from './watch-log.ts';
+import type { IdentifyViewer } from './watch-request.ts';
 
 /** A request from node:http or from node:http2's compatibility API. */
 export type StreamRequest = IncomingMessage | Http2ServerRequest;
@@ -43,8 +45,11 @@ export type PermissionCheck = (
   file: RequestedFile,
 ) => boolean | number | Promise<boolean | number>;
 
-/** Receives failures that are ours, not the client's: read errors, truncated files, checks that threw. */
-export type ErrorHook = (err: unknown, req: StreamRequest) => void;
+/**
+ * Receives failures that are ours, not the client's: read errors, truncated files, checks that
+ * threw, watch-log database errors (those have no `req`).
+ */
+export type ErrorHook = (err: unknown, req?: StreamRequest) => void;
 
 /** Options shared by `createStreamHandler` and `streamFile`: how one file is answered. */
 export type SendOptions = {
@@ -86,6 +91,15 @@ export type StreamHandlerOptions = SendOptions & {
   readonly symlinks?: 'inside-root' | 'deny' | undefined;
   /** `'deny'` refuses any path segment starting with a dot (403); `'allow'` serves them. */
   readonly dotfiles?: 'deny' | 'allow' | undefined;
+  /**
+   * Records every streamed GET in SQLite: `true` opens `watch.db` in the working directory, a
+   * string opens that file, a `WatchLog` is used as is (you close it). Default: off.
+   */
+  readonly watchLog?: boolean | string | WatchLog | undefined;
+  /** Tells the watch log who a request comes from. Default: everyone is anonymous. */
+  readonly identify?: IdentifyViewer | undefined;
+  /** Reverse-proxy addresses whose X-Forwarded-For the watch log believes. Default: none. */
+  readonly trustProxy?: readonly string[] | undefined;
 };
 
 /** `SendOptions` after validation, with everything precomputed that does not vary per request. */
@@ -108,7 +122,16 @@ export type ResolvedOptions = ResolvedSendOptions & {
   readonly permissions: readonly PermissionCheck[];
   readonly symlinks: 'inside-root' | 'deny';
   readonly dotfiles: 'deny' | 'allow';
+  /** The watch log, once open; undefined when logging is off. */
+  readonly watchLog: Promise<WatchLog | undefined> | undefined;
+  /** True when the handler opened the log itself, and so closes it. */
+  readonly ownsWatchLog: boolean;
+  readonly identify: IdentifyViewer | undefined;
+  readonly trustProxy: readonly string[];
 };
+
+/** Where `watchLog: true` writes. */
+export const DEFAULT_WATCH_LOG_PATH = 'watch.db';
 
 /** Revalidate every time (cheap with our validators); shared caches may keep public files. */
 export const PUBLIC_CACHE_CONTROL = 'public, max-age=0, must-revalidate';
@@ -173,9 +196,20 @@ export function resolveOptions(options: StreamHandlerOptions): ResolvedOptions {
   if (!Array.isArray(permissions) || permissions.some((check) => typeof check !== 'function')) {
     throw new TypeError('options.permissions must be an array of functions');
   }
+  const { watchLog = false, identify, trustProxy = [] } = options;
+  if (identify !== undefined && typeof identify !== 'function') {
+    throw new TypeError(`options.identify must be a function, got ${typeof identify}`);
+  }
+  if (!Array.isArray(trustProxy) || trustProxy.some((ip) => typeof ip !== 'string')) {
+    throw new TypeError('options.trustProxy must be an array of IP address strings');
+  }
+  if (typeof watchLog !== 'boolean' && typeof watchLog !== 'string' && !(watchLog instanceof WatchLog)) {
+    throw new TypeError('options.watchLog must be true, a database path or a WatchLog');
+  }
   const defaultCacheControl = permissions.length > 0 ? PRIVATE_CACHE_CONTROL : PUBLIC_CACHE_CONTROL;
+  const send = resolveSendOptions(options, defaultCacheControl);
   return Object.freeze({
-    ...resolveSendOptions(options, defaultCacheControl),
+    ...send,
     root: root.replace(/\/+$/, ''), // '/' becomes '': file paths are `${root}/${path}`
     realRoot: realRoot.endsWith(sep) ? realRoot.slice(0, -1) : realRoot,
     mode,
@@ -184,6 +218,25 @@ export function resolveOptions(options: StreamHandlerOptions): ResolvedOptions {
     permissions: Object.freeze([...permissions]),
     symlinks,
     dotfiles,
+    watchLog: openWatchLog(watchLog, send.onError),
+    ownsWatchLog: watchLog === true || typeof watchLog === 'string',
+    identify,
+    trustProxy: Object.freeze([...trustProxy]),
+  });
+}
+
+// Opening is async (node:sqlite loads lazily); a log that fails to open turns logging off and
+// is reported, because streaming must never depend on it.
+function openWatchLog(
+  watchLog: boolean | string | WatchLog,
+  onError: ErrorHook | undefined,
+): Promise<WatchLog | undefined> | undefined {
+  if (watchLog === false) return undefined;
+  if (watchLog instanceof WatchLog) return Promise.resolve(watchLog);
+  const path = watchLog === true ? DEFAULT_WATCH_LOG_PATH : watchLog;
+  return WatchLog.open(path, onError === undefined ? {} : { onError }).catch((err: unknown) => {
+    onError?.(err);
+    return undefined;
   });
 }
 
