@@ -6,9 +6,12 @@ import type { AddressInfo } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { DEMO_PAGE_HEADERS, renderDemoPage } from './demo-page.ts';
 import { createStreamHandler } from './handler.ts';
 import { listMedia } from './media-list.ts';
+import { WatchLog } from './watch-log.ts';
+import { createWatchLogHandler, tokenAuthorizer } from './watch-log-viewer.ts';
 import { sendStatus } from './responses.ts';
 
 /** The folder served when none is given: the sample video shipped with the package (../sample from src/ or dist/). */
@@ -269,7 +272,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     prefix: (options.prefix ?? DEFAULT_PREFIX).replace(/\/+$/, ''),
     maxChunkSize: options.maxChunkSize,
     log: options.log ?? false,
-    adminToken: options.adminToken,
+    // Never open to the world: without a token of yours, one nobody can guess (printed at start).
+    adminToken: options.adminToken ?? (options.log ? newAdminToken() : undefined),
   };
   if (config.prefix === '') throw new TypeError(`options.prefix must be a path below /, got ${JSON.stringify(options.prefix)}`);
   const onError = (err: unknown, req?: { readonly method?: string | undefined; readonly url?: string | undefined }): void => {
@@ -277,14 +281,21 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     const request = req === undefined ? '' : `${req.method} ${JSON.stringify(req.url)}: `;
     process.stderr.write(`sage-stream: ${request}${reason}\n`);
   };
-  const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError };
+  // One log for both routes; a second process (--workers) opens the same file: WAL allows it.
+  const watchLog = config.log === false ? undefined : await WatchLog.open(config.log, { onError });
+  const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog };
   const stream = createStreamHandler({ ...common, mode: 'query', param: 'path' });
   const files = createStreamHandler({ ...common, mode: 'path', prefix: config.prefix });
 
-  // Run in reverse order by close(), after the last response has ended. Watch log: open one
-  // WatchLog for config.log above, give it to both handlers (`watchLog`), and push its close()
-  // here, so it is flushed after the last request it records.
+  // Run in reverse order by close(), after the last response has ended: the handlers first let
+  // their last log entries land, then the log is flushed and closed.
   const onClose: Array<() => void | Promise<void>> = [];
+  if (watchLog !== undefined) onClose.push(() => watchLog.close());
+  const admin =
+    watchLog === undefined || config.adminToken === undefined
+      ? undefined
+      : createWatchLogHandler({ watchLog, authorize: tokenAuthorizer(config.adminToken), basePath: ADMIN_PATH, onError });
+  onClose.push(() => stream.close(), () => files.close());
   let closing = false;
 
   const server = http.createServer((req, res) => {
@@ -298,7 +309,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     if (pathname === '/') return void sendDemoPage(req, res, config.dir, onError);
     if (pathname === STREAM_PATH || pathname === `${STREAM_PATH}/`) return stream(req, res);
     if (pathname === config.prefix || pathname.startsWith(`${config.prefix}/`)) return files(req, res);
-    // The watch-log viewer is mounted here, at ADMIN_PATH, when it lands (config.adminToken).
+    if (admin && (pathname === ADMIN_PATH || pathname.startsWith(`${ADMIN_PATH}/`))) return admin(req, res);
     return sendStatus(req, res, 404);
   });
 
@@ -365,7 +376,7 @@ function urlHost(host: string): string {
 }
 
 /** The lines printed on start, one URL each, `name  url`, so scripts (and tests) can read the port. */
-export async function startupLines(url: string, config: ServeConfig): Promise<string[]> {
+export async function startupLines(url: string, config: ServeConfig, showToken = false): Promise<string[]> {
   const base = url.replace(/\/$/, '');
   const [first = 'FILE'] = (await listMedia(config.dir, { limit: 1 }).catch(() => ({ files: [] }))).files;
   const videosPath = first.split('/').map(encodeURIComponent).join('/');
@@ -374,7 +385,9 @@ export async function startupLines(url: string, config: ServeConfig): Promise<st
     `page    ${url}`,
     `stream  ${base}${STREAM_PATH}?path=${encodeURIComponent(first)}`,
     `videos  ${base}${config.prefix}/${videosPath}`,
-    `admin   ${base}${ADMIN_PATH} (not available yet)`,
+    config.log === false || config.adminToken === undefined
+      ? 'admin   off (no watch log)'
+      : `admin   ${base}${ADMIN_PATH}${showToken ? `?token=${encodeURIComponent(config.adminToken)}` : ' (token: --admin-token)'}`,
   ];
 }
 
@@ -396,7 +409,14 @@ export async function main(argv: readonly string[]): Promise<void> {
     case 'serve':
       break;
   }
-  if (command.workers !== undefined && cluster.isPrimary) return runPrimary(command.config, command.workers);
+  // A token we make up is printed, so its owner can open the viewer; one you chose is not.
+  const showToken = command.config.log !== false && command.config.adminToken === undefined;
+  if (command.workers !== undefined && cluster.isPrimary) {
+    // Every worker must accept the same token: they read it from the environment they inherit.
+    const config = showToken ? { ...command.config, adminToken: newAdminToken() } : command.config;
+    if (config.adminToken !== undefined) process.env[ADMIN_TOKEN_ENV] = config.adminToken;
+    return runPrimary(config, command.workers, showToken);
+  }
   const worker = cluster.isWorker;
 
   let running: RunningServer;
@@ -433,7 +453,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   else process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   // Printed only once the handlers are in place: a script may signal as soon as it reads the URL.
-  if (!worker) process.stdout.write(`${(await startupLines(running.url, command.config)).join('\n')}\n`);
+  if (!worker) process.stdout.write(`${(await startupLines(running.url, running.config, showToken)).join('\n')}\n`);
 }
 
 function describeListenError(err: unknown, config: ServeConfig): string {
@@ -450,7 +470,7 @@ function describeListenError(err: unknown, config: ServeConfig): string {
  * SIGINT/SIGTERM passes SIGTERM to each worker and exits 0 once they have all exited. A worker
  * that exits on its own stops the rest (exit 1): restarting is the process manager's job.
  */
-function runPrimary(config: ServeConfig, count: number): void {
+function runPrimary(config: ServeConfig, count: number, showToken: boolean): void {
   const workers = new Set<Worker>();
   let listening = 0;
   let exitCode: number | undefined;
@@ -471,7 +491,7 @@ function runPrimary(config: ServeConfig, count: number): void {
     listening += 1;
     if (listening !== count || exitCode !== undefined) return;
     const url = `http://${urlHost(config.host)}:${address.port}/`;
-    void startupLines(url, config).then((lines) => {
+    void startupLines(url, config, showToken).then((lines) => {
       process.stdout.write(`${lines.join('\n')}\nworkers ${count}\n`);
     });
   });
@@ -497,6 +517,10 @@ function runPrimary(config: ServeConfig, count: number): void {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   for (let i = 0; i < count; i++) workers.add(cluster.fork());
+}
+
+function newAdminToken(): string {
+  return randomBytes(18).toString('base64url');
 }
 
 /** Whether this module is the program being run (`node cli.ts`, or the `sage-stream` bin, a symlink). */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { escapeHtml } from './html.ts';
 
 /** What the demo page shows. */
 export type DemoPageOptions = {
@@ -9,29 +10,6 @@ export type DemoPageOptions = {
   /** Whether `files` was cut short (the page says only the first ones are listed). */
   readonly truncated?: boolean | undefined;
 };
-
-const HTML_SPECIAL = /[&<>"']/g;
-const HTML_ENTITIES: Readonly<Record<string, string>> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-/**
- * Escapes text for HTML element content and for quoted attribute values: `& < > " '`.
- *
- * Every string that did not come from this module goes through it, file names above all: a
- * file may be called `<script>alert(1)</script>.mp4` or `"onmouseover=alert(1) x.mp4`.
- * Escaping `'` too means the result is safe in single-quoted attributes as well.
- *
- * @example
- * escapeHtml('<b>"Tom & Jerry"</b>'); // '&lt;b&gt;&quot;Tom &amp; Jerry&quot;&lt;/b&gt;'
- */
-export function escapeHtml(text: string): string {
-  return text.replace(HTML_SPECIAL, (char) => HTML_ENTITIES[char] ?? char);
-}
 
 // The inline style and script are constants, so the Content-Security-Policy can allow exactly
 // them by hash, once, instead of a nonce per response. They must appear in the page verbatim.

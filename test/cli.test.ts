@@ -17,6 +17,7 @@ import {
   type ServeConfig,
 } from '../src/cli.ts';
 import { DEMO_PAGE_CSP } from '../src/demo-page.ts';
+import { WatchLog } from '../src/watch-log.ts';
 import { createFixtures, pattern } from './helpers/fixtures.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -303,7 +304,7 @@ async function runCli(args: readonly string[]): Promise<{ code: number | null; s
 
 /** Starts `serve` and waits for the startup lines; returns the page URL read from them. */
 async function serveCli(args: readonly string[]): Promise<Cli & { readonly url: string; readonly lines: Map<string, string> }> {
-  const cli = spawnCli(['serve', '--port', '0', '--no-log', ...args]);
+  const cli = spawnCli(['serve', '--port', '0', ...(args.includes('--log') ? [] : ['--no-log']), ...args]);
   const deadline = Date.now() + 15_000;
   for (;;) {
     const lines = new Map<string, string>();
@@ -389,7 +390,7 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
       const port = new URL(cli.url).port;
       assert.equal(cli.lines.get('stream'), `http://127.0.0.1:${port}/api/stream?path=sample.mp4`);
       assert.equal(cli.lines.get('videos'), `http://127.0.0.1:${port}/videos/sample.mp4`);
-      assert.equal(cli.lines.get('admin'), `http://127.0.0.1:${port}/admin`);
+      assert.equal(cli.lines.get('admin'), 'off', 'with --no-log there is no log to view');
       const got = await get(`${cli.url}api/stream?path=sample.mp4`, { Range: 'bytes=0-1023' });
       assert.equal(got.status, 206);
       assert.equal(got.headers['content-range'], `bytes 0-1023/${SAMPLE.length}`);
@@ -461,6 +462,62 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
     res.resume(); // only now does the client read up to the server's close
     assert.equal(await closed, false, 'a stalled download completed');
     assert.ok(length < BIG_SIZE, `${length} bytes`);
+  });
+
+  it('--log FILE: streamed requests are recorded, and SIGTERM flushes them before exit', async () => {
+    const db = join(fixtures.dir, 'cli-watch.db');
+    const cli = await serveCli([fixtures.dir, '--log', db]);
+    try {
+      for (const range of ['bytes=0-99', 'bytes=100-199']) {
+        const got = await get(`${cli.url}api/stream?path=clip.mp4`, { Range: range });
+        assert.equal(got.status, 206);
+      }
+      assert.equal((await get(`${cli.url}videos/clip.mp4`, {}, 'HEAD')).status, 200); // HEAD: not a watch
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    assert.equal((await exitWithin(cli, 3000)).code, 0);
+    const log = await WatchLog.open(db);
+    try {
+      assert.deepEqual(log.requests({ sort: 'startedAt', order: 'asc' }).rows.map((r) => [r.path, r.range, r.bytesSent]), [
+        ['clip.mp4', 'bytes=0-99', 100],
+        ['clip.mp4', 'bytes=100-199', 100],
+      ]);
+      assert.equal(log.sessions().total, 1);
+    } finally {
+      log.close();
+    }
+  });
+
+  it('/admin: the viewer needs the token; without --admin-token the printed URL carries a fresh one', async () => {
+    const chosen = await serveCli([fixtures.dir, '--log', join(fixtures.dir, 'admin-a.db'), '--admin-token', 'let-me-in']);
+    const made = await serveCli([fixtures.dir, '--log', join(fixtures.dir, 'admin-b.db')]);
+    try {
+      assert.equal(chosen.lines.get('admin'), `${chosen.url}admin`, 'a chosen token is never printed');
+      assert.equal((await get(`${chosen.url}admin/api/sessions`)).status, 401);
+      assert.equal((await get(`${chosen.url}admin/api/sessions?token=wrong`)).status, 403);
+      assert.equal((await get(`${chosen.url}api/stream?path=clip.mp4`, { Range: 'bytes=0-9' })).status, 206);
+      let sessions: { total: number; rows: Array<{ path: string }> } = { total: 0, rows: [] };
+      for (let i = 0; i < 40 && sessions.total === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100)); // the log flushes once a second
+        const got = await get(`${chosen.url}admin/api/sessions`, { Authorization: 'Bearer let-me-in' });
+        assert.equal(got.status, 200);
+        sessions = JSON.parse(got.body.toString()) as typeof sessions;
+      }
+      assert.equal(sessions.total, 1);
+      assert.equal(sessions.rows[0]?.path, 'clip.mp4');
+      const printed = made.lines.get('admin') ?? '';
+      assert.match(printed, /\/admin\?token=[\w-]{20,}$/);
+      const page = await get(printed);
+      assert.equal(page.status, 200);
+      assert.match(String(page.headers['content-type']), /^text\/html/);
+      assert.equal((await get(`${made.url}admin`)).status, 401);
+    } finally {
+      chosen.child.kill('SIGTERM');
+      made.child.kill('SIGTERM');
+    }
+    assert.equal((await exitWithin(chosen, 3000)).code, 0);
+    assert.equal((await exitWithin(made, 3000)).code, 0);
   });
 
   it('a port in use: one line on stderr, exit 1', async () => {

@@ -2,7 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, symlinkSync } from 'node:fs';
-import { DEMO_PAGE_CSP, DEMO_PAGE_HEADERS, escapeHtml, renderDemoPage } from '../src/demo-page.ts';
+import { DEMO_PAGE_CSP, DEMO_PAGE_HEADERS, renderDemoPage } from '../src/demo-page.ts';
+import { escapeHtml } from '../src/html.ts';
 import { isPlayable, listMedia, type ListMediaOptions, type MediaList } from '../src/media-list.ts';
 import { createFixtures } from './helpers/fixtures.ts';
 
