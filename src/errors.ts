@@ -44,6 +44,7 @@ export function statusForFsError(err: unknown): 403 | 404 | 500 {
     case 'ENOTDIR':
     case 'ENAMETOOLONG':
     case 'ELOOP': // a symlink cycle, or O_NOFOLLOW meeting a link: nothing servable there
+    case 'ENXIO': // a Unix socket (or a FIFO without a writer): not a file
       return 404;
     case 'EACCES':
     case 'EPERM':

@@ -3,13 +3,14 @@ import { debuglog } from 'node:util';
 import { statusForFsError } from './errors.ts';
 import {
   resolveOptions,
+  type PermissionVerdict,
   type ResolvedOptions,
   type RequestedFile,
   type StreamHandlerOptions,
   type StreamRequest,
   type StreamResponse,
 } from './options.ts';
-import { confinedRealPath, requestedPath, type PathLocator } from './resolve-path.ts';
+import { confinedRealPath, isServable, openedPath, requestedPath, type PathLocator } from './resolve-path.ts';
 import { reportError } from './responses.ts';
 import { logWatchRequest } from './watch-request.ts';
 import { READ_FLAGS, answer, openAndServe, watchConnection, type Connection, type StreamOutcome } from './serve-file.ts';
@@ -90,7 +91,8 @@ async function handle(
     case 'ok':
       break;
     case 'missing':
-      return locator.mode === 'query' ? answer(req, res, 400) : notFound(req, res, next);
+      // As middleware, a request without the parameter is some other route's.
+      return locator.mode === 'query' && next === undefined ? answer(req, res, 400) : notFound(req, res, next);
     case 'outside-prefix':
       return notFound(req, res, next);
     case 'bad-request':
@@ -101,7 +103,7 @@ async function handle(
   const file: RequestedFile = { path: requested.path, absolutePath: `${options.root}/${requested.path}` };
 
   for (const check of options.permissions) {
-    let verdict: boolean | number;
+    let verdict: PermissionVerdict;
     try {
       verdict = await check(req, file);
     } catch (err) {
@@ -109,31 +111,65 @@ async function handle(
       return answer(req, res, 500);
     }
     if (verdict === true) continue;
-    const status = typeof verdict === 'number' && verdict >= 400 && verdict <= 499 ? verdict : 403;
-    return answer(req, res, status);
+    return refuse(req, res, verdict);
   }
   if (connection.closed) return undefined;
 
   let realPath: string | undefined;
   try {
-    realPath = await confinedRealPath(options.realRoot, requested.path, options.symlinks);
+    realPath = await confinedRealPath(requested.path, options);
   } catch (err) {
     const status = statusForFsError(err);
     if (status === 500) reportError(options, err, req);
     return status === 404 ? notFound(req, res, next) : answer(req, res, status);
   }
   if (realPath === undefined) {
-    debug('%s escapes root through a symlink', requested.path);
+    debug('%s: refused, its real path is not servable', requested.path);
     return answer(req, res, 403);
   }
-  const outcome = await openAndServe(req, res, connection, realPath, OPEN_FLAGS, requested.path, options, () =>
-    notFound(req, res, next),
+  const outcome = await openAndServe(
+    req,
+    res,
+    connection,
+    {
+      path: realPath,
+      flags: OPEN_FLAGS,
+      fileName: requested.path,
+      // Checked again on the descriptor: a folder on the way may have been swapped for a link.
+      verify: async (handle) => {
+        const opened = await openedPath(handle);
+        return opened === undefined || isServable(opened, requested.path, options);
+      },
+      notFound: () => notFound(req, res, next),
+    },
+    options,
   );
   if (outcome !== undefined && options.watchLog !== undefined) {
     const log = await options.watchLog;
     if (log !== undefined) await logWatchRequest(log, req, { path: requested.path, outcome, startedAt }, options);
   }
   return outcome;
+}
+
+// RFC 9110 §15.5.2: a 401 must carry a challenge; a check that wants another scheme returns its own.
+const DEFAULT_CHALLENGE = ['WWW-Authenticate', 'Bearer realm="sage-stream"'];
+
+function refuse(req: StreamRequest, res: StreamResponse, verdict: PermissionVerdict): StreamOutcome {
+  if (typeof verdict === 'object' && verdict !== null) {
+    const headers = Object.entries(verdict.headers ?? {}).flat();
+    const status = isClientError(verdict.status) ? verdict.status : 403;
+    return answer(req, res, status, status === 401 && !hasChallenge(headers) ? [...DEFAULT_CHALLENGE, ...headers] : headers);
+  }
+  const status = typeof verdict === 'number' && isClientError(verdict) ? verdict : 403;
+  return answer(req, res, status, status === 401 ? DEFAULT_CHALLENGE : []);
+}
+
+function isClientError(status: unknown): status is number {
+  return Number.isInteger(status) && (status as number) >= 400 && (status as number) <= 499;
+}
+
+function hasChallenge(headers: readonly string[]): boolean {
+  return headers.some((value, i) => i % 2 === 0 && value.toLowerCase() === 'www-authenticate');
 }
 
 function notFound(req: StreamRequest, res: StreamResponse, next: NextFunction | undefined): StreamOutcome | undefined {

@@ -37,13 +37,18 @@ export type RequestedFile = {
 };
 
 /**
- * Decides whether a request may read a file: `true` allows, `false` refuses with 403, and a
- * number from 400 to 499 refuses with that status (401 to ask for credentials, 404 to hide).
+ * A permission check's answer: `true` allows; `false` refuses with 403; a number from 400 to 499
+ * refuses with that status (404 to hide the file; 401 gets `WWW-Authenticate: Bearer`); an object
+ * refuses with its status and extra headers, e.g. `{ status: 401, headers: { 'WWW-Authenticate':
+ * 'Basic realm="videos"' } }`.
  */
-export type PermissionCheck = (
-  req: StreamRequest,
-  file: RequestedFile,
-) => boolean | number | Promise<boolean | number>;
+export type PermissionVerdict =
+  | boolean
+  | number
+  | { readonly status: number; readonly headers?: Readonly<Record<string, string>> | undefined };
+
+/** Decides whether a request may read a file; all of a handler's checks must return `true`. */
+export type PermissionCheck = (req: StreamRequest, file: RequestedFile) => PermissionVerdict | Promise<PermissionVerdict>;
 
 /**
  * Receives failures that are ours, not the client's: read errors, truncated files, checks that
@@ -68,6 +73,11 @@ export type SendOptions = {
   readonly mediaTypes?: MediaTypes | undefined;
   /** Told about server-side failures. Nothing is printed by default. */
   readonly onError?: ErrorHook | undefined;
+  /**
+   * How long a response may wait for a client that reads nothing (socket backed up) before it
+   * is cut, releasing its file; 0 waits forever. Default 60 s, like nginx's send_timeout.
+   */
+  readonly sendTimeoutMs?: number | undefined;
 };
 
 /** What `createStreamHandler` accepts. Only `root` is required. */
@@ -110,6 +120,7 @@ export type ResolvedSendOptions = {
   readonly rangeParser: RangeParser;
   readonly mediaTypeFor: (fileName: string) => string;
   readonly onError: ErrorHook | undefined;
+  readonly sendTimeoutMs: number;
 };
 
 /** `StreamHandlerOptions` after validation. */
@@ -133,6 +144,9 @@ export type ResolvedOptions = ResolvedSendOptions & {
 /** Where `watchLog: true` writes. */
 export const DEFAULT_WATCH_LOG_PATH = 'watch.db';
 
+/** How long a stalled client may hold a response (and its file) open: nginx's send_timeout. */
+export const DEFAULT_SEND_TIMEOUT_MS = 60_000;
+
 /** Revalidate every time (cheap with our validators); shared caches may keep public files. */
 export const PUBLIC_CACHE_CONTROL = 'public, max-age=0, must-revalidate';
 /** With permission checks, a shared cache must not hand a protected file to someone else. */
@@ -147,10 +161,15 @@ export function resolveSendOptions(
   options: SendOptions,
   defaultCacheControl: string = PUBLIC_CACHE_CONTROL,
 ): ResolvedSendOptions {
-  const { maxChunkSize, chunkSize = DEFAULT_CHUNK_SIZE, cacheControl, mediaTypes, onError } = options;
+  const { maxChunkSize, chunkSize = DEFAULT_CHUNK_SIZE, cacheControl, mediaTypes, onError, sendTimeoutMs } = options;
   if (maxChunkSize !== undefined) checkInteger('maxChunkSize', maxChunkSize, 1);
   checkInteger('chunkSize', chunkSize, 1024);
   if (cacheControl !== undefined && cacheControl !== false) checkHeaderValue('cacheControl', cacheControl);
+  if (mediaTypes !== undefined) {
+    if (mediaTypes === null || typeof mediaTypes !== 'object') throw new TypeError('options.mediaTypes must be an object');
+    for (const [ext, type] of Object.entries(mediaTypes)) checkHeaderValue(`mediaTypes.${ext}`, type);
+  }
+  if (sendTimeoutMs !== undefined) checkInteger('sendTimeoutMs', sendTimeoutMs, 0);
   if (onError !== undefined && typeof onError !== 'function') {
     throw new TypeError(`options.onError must be a function, got ${typeof onError}`);
   }
@@ -161,6 +180,7 @@ export function resolveSendOptions(
     rangeParser: new RangeParser({ maxRanges: options.maxRanges === undefined ? DEFAULT_MAX_RANGES : options.maxRanges }),
     mediaTypeFor: createMediaTypeLookup(mediaTypes),
     onError,
+    sendTimeoutMs: sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
   });
 }
 

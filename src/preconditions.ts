@@ -1,7 +1,17 @@
 import { listMatches, strongMatch } from './etag.ts';
 
 /** The current file's validators, as sent in ETag and Last-Modified. */
-export type Validators = { readonly etag: string; readonly lastModifiedMs: number }; // lastModifiedMs: mtime in ms (may be fractional)
+export type Validators = {
+  readonly etag: string;
+  /** mtime in ms (may be fractional), never later than now. */
+  readonly lastModifiedMs: number;
+  /**
+   * Whether Last-Modified is a strong validator (RFC 9110 §8.8.2.2): its second is over, so the
+   * file cannot change again within it. False → it is not sent, and a date If-Range fails.
+   * Default true.
+   */
+  readonly lastModifiedStrong?: boolean;
+};
 
 /** Conditional request header values, read in lower case from `req.headers`. */
 export type ConditionalHeaders = {
@@ -91,6 +101,7 @@ export function checkIfRange(value: string | undefined, validators: Validators):
   if (value.startsWith('"') || value.startsWith('W/')) {
     return strongMatch(value, validators.etag) ? 'pass' : 'fail';
   }
+  if (validators.lastModifiedStrong === false) return 'fail'; // a weak date never keeps a range
   const dateSeconds = parseHttpDate(value);
   return dateSeconds === Math.floor(validators.lastModifiedMs / 1000) ? 'pass' : 'fail';
 }

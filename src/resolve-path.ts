@@ -1,4 +1,5 @@
-import { realpath } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readlink, realpath, type FileHandle } from 'node:fs/promises';
 
 /** The outcome of reading a file name from a request URL, before the disk is touched. */
 export type RequestedPath =
@@ -113,21 +114,47 @@ function checkSegments(decoded: string, denyDotfiles: boolean): RequestedPath {
   return kept.length === 0 ? MISSING : { kind: 'ok', path: kept.join('/') };
 }
 
+/** How a resolved path is judged: the real root, the symlink policy, the dotfile policy. */
+export type Confinement = {
+  readonly realRoot: string;
+  readonly symlinks: 'inside-root' | 'deny';
+  readonly dotfiles: 'deny' | 'allow';
+};
+
 /**
- * Resolves `<realRoot>/<path>` through any symlinks and returns the real path if it may be
- * served, or undefined if it escapes: with `'inside-root'` a link is followed only when its
- * target stays inside the real root; with `'deny'` any link on the way is refused.
- *
- * File-system errors (ENOENT, ENOTDIR, ELOOP …) are thrown for `statusForFsError`. The caller
- * then opens the real path with O_NOFOLLOW, so a link swapped in afterwards is not followed.
+ * Whether a file's real path may be served for the lexical path `<realRoot>/<path>`: inside the
+ * real root (checked against `realRoot + '/'`, so a sibling `root-evil` is outside), equal to
+ * the lexical path when symlinks are denied, and with no dot segment below the root when
+ * dotfiles are denied (a link named `clip.mp4` must not expose `.env`).
  */
-export async function confinedRealPath(
-  realRoot: string,
-  path: string,
-  symlinks: 'inside-root' | 'deny',
-): Promise<string | undefined> {
-  const lexical = `${realRoot}/${path}`;
-  const real = await realpath(lexical);
-  if (symlinks === 'deny') return real === lexical ? real : undefined;
-  return real.startsWith(`${realRoot}/`) ? real : undefined;
+export function isServable(realPath: string, path: string, confinement: Confinement): boolean {
+  const { realRoot, symlinks, dotfiles } = confinement;
+  if (!realPath.startsWith(`${realRoot}/`)) return false;
+  if (symlinks === 'deny' && realPath !== `${realRoot}/${path}`) return false;
+  return dotfiles === 'allow' || !realPath.slice(realRoot.length).includes('/.');
+}
+
+/**
+ * Resolves `<realRoot>/<path>` through any symlinks and returns its real path if it may be
+ * served (see `isServable`), or undefined. File-system errors (ENOENT, ENOTDIR, ELOOP …) are
+ * thrown for `statusForFsError`.
+ *
+ * This refuses escapes before anything is opened; `openedPath` then checks the descriptor that
+ * was actually opened, because a folder on the way can be swapped for a link in between.
+ */
+export async function confinedRealPath(path: string, confinement: Confinement): Promise<string | undefined> {
+  const real = await realpath(`${confinement.realRoot}/${path}`);
+  return isServable(real, path, confinement) ? real : undefined;
+}
+
+// Linux names every open descriptor's file here; elsewhere the check before open has to do.
+const FD_LINKS = existsSync('/proc/self/fd') ? '/proc/self/fd' : undefined;
+
+/**
+ * The real path of the file an open handle refers to (Linux, via /proc/self/fd), or undefined
+ * where the platform cannot tell. Unlike a path checked before `open`, this cannot be raced.
+ */
+export async function openedPath(handle: FileHandle): Promise<string | undefined> {
+  if (FD_LINKS === undefined) return undefined;
+  return readlink(`${FD_LINKS}/${handle.fd}`);
 }

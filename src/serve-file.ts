@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, type BigIntStats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { debuglog } from 'node:util';
 import { statusForFsError } from './errors.ts';
@@ -49,26 +49,36 @@ function isDestroyed(res: ResponseSink): boolean {
   return (res as { stream?: { destroyed: boolean } }).stream?.destroyed === true;
 }
 
+/** The file `openAndServe` opens, and what to do when it is not there or not allowed. */
+export type OpenTarget = {
+  readonly path: string;
+  readonly flags: number;
+  /** The name its media type is looked up by. */
+  readonly fileName: string;
+  /** Checked on the opened handle before anything is read or sent; false → 403. */
+  readonly verify?: ((handle: FileHandle) => Promise<boolean>) | undefined;
+  /** Answers the 404 case (middleware passes it on instead). */
+  readonly notFound?: (() => StreamOutcome | undefined) | undefined;
+};
+
 /**
- * Opens `path`, serves it with `serveOpenFile` and closes it whatever happens. File-system
- * errors before the headers become 403/404 (or 500, reported to onError); `notFound` answers
- * the 404 case, so middleware can pass it on instead.
+ * Opens a file, serves it with `serveOpenFile` and closes it whatever happens. File-system
+ * errors before the headers become 403/404 (or 500, reported to onError).
  */
 export async function openAndServe(
   req: StreamRequest,
   res: ResponseSink,
   connection: Connection,
-  path: string,
-  flags: number,
-  fileName: string,
+  target: OpenTarget,
   options: ResolvedSendOptions,
-  notFound: () => StreamOutcome | undefined = () => answer(req, res, 404),
 ): Promise<StreamOutcome | undefined> {
+  const notFound = target.notFound ?? (() => answer(req, res, 404));
   let handle: FileHandle | undefined;
   try {
-    handle = await open(path, flags);
+    handle = await open(target.path, target.flags);
+    if (target.verify !== undefined && !(await target.verify(handle))) return answer(req, res, 403);
     if (connection.closed) return undefined; // the client left while we were opening
-    return await serveOpenFile(req, res, connection, handle, fileName, options, notFound);
+    return await serveOpenFile(req, res, connection, handle, target.fileName, options, notFound);
   } catch (err) {
     const status = statusForFsError(err);
     if (status === 500) reportError(options, err, req);
@@ -96,10 +106,7 @@ export async function serveOpenFile(
   const stats = await handle.stat({ bigint: true });
   if (!stats.isFile()) return notFound(); // a directory, FIFO or device: nothing to stream
   const size = Number(stats.size);
-  const validators: Validators = {
-    etag: etagFor({ size: stats.size, mtimeNs: stats.mtimeNs, ino: stats.ino }),
-    lastModifiedMs: Number(stats.mtimeMs),
-  };
+  const validators = validatorsFor(stats);
   const { headers } = req;
 
   // §13.2.2: preconditions first, decided from metadata alone (the body is never read).
@@ -130,7 +137,7 @@ export async function serveOpenFile(
   const contentType = options.mediaTypeFor(fileName);
   const fileHeaders = [
     'Accept-Ranges', 'bytes',
-    'Last-Modified', httpDate(validators.lastModifiedMs),
+    ...(validators.lastModifiedStrong ? ['Last-Modified', httpDate(validators.lastModifiedMs)] : []),
     ...cacheHeaders(validators, options),
     ...NOSNIFF,
   ];
@@ -164,6 +171,23 @@ export async function serveOpenFile(
     default:
       return assertNever(range);
   }
+}
+
+/**
+ * The ETag and Last-Modified of a file. A modification time in the future is replaced by now
+ * (RFC 9110 §8.8.2.1). Last-Modified counts as strong only once its second is over: a file
+ * written twice within one second would otherwise have one date for two contents, and a resume
+ * with `If-Range: <date>` could splice them (§8.8.2.2, §13.1.5; pinned by the handler tests
+ * "a file modified this second …").
+ */
+function validatorsFor(stats: BigIntStats): Required<Validators> {
+  const nowMs = Date.now();
+  const lastModifiedMs = Math.min(Number(stats.mtimeMs), nowMs);
+  return {
+    etag: etagFor({ size: stats.size, mtimeNs: stats.mtimeNs, ino: stats.ino }),
+    lastModifiedMs,
+    lastModifiedStrong: Math.floor(lastModifiedMs / 1000) < Math.floor(nowMs / 1000),
+  };
 }
 
 function cacheHeaders(validators: Validators, options: ResolvedSendOptions): string[] {
@@ -253,17 +277,17 @@ async function sendBody(
     for (let i = 0; i < ranges.length; i++) {
       const { start, end } = ranges[i]!;
       const head = framing[i];
-      if (head !== undefined && !(await write(res, connection, head))) break;
+      if (head !== undefined && !(await write(res, connection, head, options.sendTimeoutMs))) break;
       const chunks = fileIterator(handle, { offset: start, length: end - start + 1, chunkSize: options.chunkSize });
       for await (const chunk of chunks) {
         if (connection.closed) break; // leaving the loop closes the iterator: no further reads
         bytesSent += chunk.length;
-        if (!(await write(res, connection, chunk))) break;
+        if (!(await write(res, connection, chunk, options.sendTimeoutMs))) break;
       }
       if (connection.closed) break;
     }
     const tail = framing[ranges.length];
-    if (tail !== undefined) await write(res, connection, tail);
+    if (tail !== undefined) await write(res, connection, tail, options.sendTimeoutMs);
   } catch (err) {
     // Headers are out: the only honest signal left is a broken connection.
     destroyResponse(res);
@@ -280,18 +304,31 @@ async function sendBody(
   return outcome(status, bytesSent, false, size, served);
 }
 
-/** Writes one chunk; resolves false when the client has gone (now or while waiting to drain). */
-async function write(res: ResponseSink, connection: Connection, chunk: Buffer): Promise<boolean> {
+/**
+ * Writes one chunk; resolves false when the client has gone (now or while waiting to drain).
+ * A client that reads nothing for `timeoutMs` is cut off, so it cannot pin a file forever.
+ */
+async function write(res: ResponseSink, connection: Connection, chunk: Buffer, timeoutMs: number): Promise<boolean> {
   if (connection.closed) return false;
   if (res.write(chunk)) return true;
   return new Promise<boolean>((resolve) => {
     const done = (drained: boolean) => () => {
+      clearTimeout(timer);
       res.off('drain', onDrain);
       res.off('close', onClose);
       resolve(drained);
     };
     const onDrain = done(true);
     const onClose = done(false);
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            debug('send timeout: the client read nothing for %d ms', timeoutMs);
+            connection.closed = true; // now, not when 'close' comes: nothing more may be written
+            onClose();
+            destroyResponse(res);
+          }, timeoutMs)
+        : undefined;
     res.on('drain', onDrain);
     res.on('close', onClose);
   });

@@ -34,6 +34,7 @@ export async function streamFile(
     resolvedCache.set(options, resolved);
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') return answer(req, res, 405, ['Allow', 'GET, HEAD']);
-  const served = await openAndServe(req, res, connection, absolutePath, READ_FLAGS, basename(absolutePath), resolved);
+  const target = { path: absolutePath, flags: READ_FLAGS, fileName: basename(absolutePath) };
+  const served = await openAndServe(req, res, connection, target, resolved);
   return served ?? { status: 0, bytesSent: 0, aborted: true, size: undefined, ranges: undefined };
 }

@@ -2,6 +2,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, utimesSync } from 'node:fs';
+import { once } from 'node:events';
+import net from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { createStreamHandler } from '../src/handler.ts';
 import type { StreamHandlerOptions } from '../src/options.ts';
 import { createFixtures, pattern } from './helpers/fixtures.ts';
@@ -30,6 +33,7 @@ symlinkSync('clip.mp4', fixtures.path('root/link-in.mp4'));
 symlinkSync('loop-b', fixtures.path('root/loop-a'));
 symlinkSync('loop-a', fixtures.path('root/loop-b'));
 execFileSync('mkfifo', [fixtures.path('root/pipe.mp4')]);
+symlinkSync('.hidden.mp4', fixtures.path('root/dotlink.mp4')); // a plain name for a dotfile
 // A fixed mtime, so date validators can be written down.
 const MTIME_S = 1_700_000_000;
 utimesSync(fixtures.path('root/clip.mp4'), MTIME_S, MTIME_S + 0.5);
@@ -292,6 +296,33 @@ describe('conditional requests (RFC 9110 §13)', () => {
     }
   }
 
+  it('a file modified this second has no Last-Modified yet, and a date If-Range gets the whole file', async () => {
+    // A file can change twice within one second: a date handed out now could later name the
+    // wrong contents, so it is not a strong validator (RFC 9110 §8.8.2.2, §13.1.5).
+    fixtures.file('root/fresh.mp4', 100);
+    const now = new Date();
+    const res = await server.request('/?path=fresh.mp4');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['last-modified'], undefined);
+    assert.ok(res.headers.etag);
+    const resume = await server.request('/?path=fresh.mp4', { 'if-range': now.toUTCString(), range: 'bytes=50-' });
+    assert.equal(resume.status, 200);
+    assert.deepEqual(resume.body, pattern(0, 99));
+    const byTag = await server.request('/?path=fresh.mp4', { 'if-range': res.headers.etag ?? '', range: 'bytes=50-' });
+    assert.equal(byTag.status, 206, 'the strong ETag still keeps the range');
+    assert.deepEqual(byTag.body, pattern(50, 99));
+  });
+
+  it('a modification time in the future is never sent as Last-Modified', async () => {
+    fixtures.file('root/future.mp4', 10);
+    const year2100 = Date.UTC(2100, 0, 1) / 1000;
+    utimesSync(fixtures.path('root/future.mp4'), year2100, year2100);
+    const res = await server.request('/?path=future.mp4');
+    assert.equal(res.status, 200);
+    const sent = res.headers['last-modified'];
+    assert.ok(sent === undefined || Date.parse(sent) <= Date.now(), `Last-Modified: ${sent}`);
+  });
+
   it('the ETag changes when the file changes, and the old one no longer matches', async () => {
     fixtures.file('root/changing.mp4', 100);
     const first = await server.request('/?path=changing.mp4');
@@ -371,6 +402,7 @@ describe('confinement: nothing from outside root', () => {
     ['/?path=link-out.mp4', 403],
     ['/?path=link-dir-out/secret.txt', 403],
     ['/?path=link-evil.mp4', 403],
+    ['/?path=dotlink.mp4', 403],
   ];
   for (const [path, status] of rows) {
     it(`${path.slice(0, 70)} → ${status}`, async () => {
@@ -384,6 +416,46 @@ describe('confinement: nothing from outside root', () => {
     const res = await server.request('/?path=%252e%252e/x.mp4');
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, pattern(0, 9));
+  });
+
+  it('a folder swapped for a link out of root while requests run never leaks a byte', async () => {
+    // The path is checked, then opened: a folder on the way can be swapped in between. A worker
+    // thread swaps root/swap between a real folder and a link to outside for the whole test.
+    fixtures.write('root/swap/secret.txt', 'INSIDE');
+    fixtures.write('outside/secret.txt', SECRET);
+    const swapper = new Worker(
+      `const fs = require('node:fs');
+       const { dir, outside, until } = require('node:worker_threads').workerData;
+       while (Date.now() < until) {
+         fs.renameSync(dir, dir + '.real'); fs.symlinkSync(outside, dir);
+         fs.unlinkSync(dir); fs.renameSync(dir + '.real', dir);
+       }`,
+      { eval: true, workerData: { dir: fixtures.path('root/swap'), outside: fixtures.path('outside'), until: Date.now() + 1500 } },
+    );
+    const exited = new Promise((resolve) => swapper.once('exit', resolve));
+    const seen = new Map<string, number>();
+    const until = Date.now() + 1400;
+    while (Date.now() < until) {
+      const batch = await Promise.all(Array.from({ length: 8 }, () => server.request('/?path=swap/secret.txt')));
+      for (const res of batch) {
+        const key = `${res.status} ${res.status === 200 ? res.body.toString() : ''}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+      }
+    }
+    await exited;
+    assert.equal(seen.get(`200 ${SECRET}`), undefined, JSON.stringify([...seen]));
+    assert.ok((seen.get('200 INSIDE') ?? 0) > 0, `the inside file was served too: ${JSON.stringify([...seen])}`);
+  });
+
+  it('a Unix socket inside root is a 404, not a 500', async () => {
+    const socketServer = net.createServer().listen(fixtures.path('root/sock.mp4'));
+    await once(socketServer, 'listening');
+    try {
+      const res = await server.request('/?path=sock.mp4');
+      assert.equal(res.status, 404);
+    } finally {
+      socketServer.close();
+    }
   });
 
   it('a symlink inside root is followed by default', async () => {
@@ -465,10 +537,21 @@ describe('permission checks', () => {
     assert.deepEqual(seen, ['missing.mp4', 'clip.mp4']);
   });
 
-  it('a check may choose the status (401, 404)', async () => {
+  it('a check may choose the status (401 with a challenge, 404)', async () => {
     const server = await serve({ permissions: [(req) => (req.headers.authorization ? 404 : 401)] });
-    assert.equal((await server.request('/?path=clip.mp4')).status, 401);
+    const unauthorized = await server.request('/?path=clip.mp4');
+    assert.equal(unauthorized.status, 401);
+    assert.equal(unauthorized.headers['www-authenticate'], 'Bearer realm="sage-stream"'); // RFC 9110 §15.5.2
     assert.equal((await server.request('/?path=clip.mp4', { authorization: 'x' })).status, 404);
+  });
+
+  it('a check may answer with a status and headers of its own', async () => {
+    const server = await serve({
+      permissions: [() => ({ status: 401, headers: { 'WWW-Authenticate': 'Basic realm="videos"' } })],
+    });
+    const res = await server.request('/?path=clip.mp4');
+    assert.equal(res.status, 401);
+    assert.equal(res.headers['www-authenticate'], 'Basic realm="videos"');
   });
 
   it('a check that throws → 500 and onError, the server keeps serving', async () => {

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { confinedRealPath, requestedPath, type PathLocator, type RequestedPath } from '../src/resolve-path.ts';
+import { confinedRealPath, isServable, requestedPath, type PathLocator, type RequestedPath } from '../src/resolve-path.ts';
 import { createFixtures, type Fixtures } from './helpers/fixtures.ts';
 
 const OK = (path: string): RequestedPath => ({ kind: 'ok', path });
@@ -244,8 +244,9 @@ describe('confinedRealPath', () => {
   ];
   for (const { path, want, deny } of served) {
     it(`${path} → ${want ?? 'undefined'} (deny → ${deny ?? 'undefined'})`, async () => {
-      assert.equal(await confinedRealPath(root, path, 'inside-root'), want === undefined ? undefined : join(root, want));
-      assert.equal(await confinedRealPath(root, path, 'deny'), deny === undefined ? undefined : join(root, deny));
+      const inside = { realRoot: root, symlinks: 'inside-root', dotfiles: 'deny' } as const;
+      assert.equal(await confinedRealPath(path, inside), want === undefined ? undefined : join(root, want));
+      assert.equal(await confinedRealPath(path, { ...inside, symlinks: 'deny' }), deny === undefined ? undefined : join(root, deny));
     });
   }
 
@@ -259,8 +260,29 @@ describe('confinedRealPath', () => {
   for (const { path, code } of failures) {
     for (const symlinks of ['inside-root', 'deny'] as const) {
       it(`${path} (${symlinks}) rejects ${code}`, async () => {
-        await assert.rejects(confinedRealPath(root, path, symlinks), { code });
+        await assert.rejects(confinedRealPath(path, { realRoot: root, symlinks, dotfiles: 'deny' }), { code });
       });
     }
+  }
+});
+
+describe('isServable', () => {
+  const root = '/srv/videos';
+  const rows: ReadonlyArray<{ real: string; path: string; symlinks: 'inside-root' | 'deny'; dotfiles: 'deny' | 'allow'; want: boolean }> = [
+    { real: '/srv/videos/a.mp4', path: 'a.mp4', symlinks: 'inside-root', dotfiles: 'deny', want: true },
+    { real: '/srv/videos-evil/a.mp4', path: 'a.mp4', symlinks: 'inside-root', dotfiles: 'deny', want: false },
+    { real: '/srv/videos', path: 'self', symlinks: 'inside-root', dotfiles: 'deny', want: false },
+    { real: '/etc/passwd', path: 'a.mp4', symlinks: 'inside-root', dotfiles: 'allow', want: false },
+    { real: '/srv/videos/b.mp4', path: 'a.mp4', symlinks: 'inside-root', dotfiles: 'deny', want: true },
+    { real: '/srv/videos/b.mp4', path: 'a.mp4', symlinks: 'deny', dotfiles: 'deny', want: false },
+    { real: '/srv/videos/.env', path: 'link.mp4', symlinks: 'inside-root', dotfiles: 'deny', want: false },
+    { real: '/srv/videos/.git/config', path: 'link.mp4', symlinks: 'inside-root', dotfiles: 'deny', want: false },
+    { real: '/srv/videos/.env', path: 'link.mp4', symlinks: 'inside-root', dotfiles: 'allow', want: true },
+    { real: '/srv/videos/a.b/c.mp4', path: 'a.b/c.mp4', symlinks: 'deny', dotfiles: 'deny', want: true },
+  ];
+  for (const row of rows) {
+    it(`${row.real} for ${row.path} (${row.symlinks}, dotfiles ${row.dotfiles}) → ${row.want}`, () => {
+      assert.equal(isServable(row.real, row.path, { realRoot: root, symlinks: row.symlinks, dotfiles: row.dotfiles }), row.want);
+    });
   }
 });

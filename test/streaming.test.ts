@@ -10,7 +10,7 @@ import { streamFile } from '../src/stream-file.ts';
 import { StreamError } from '../src/errors.ts';
 import type { StreamOutcome } from '../src/serve-file.ts';
 import { createFixtures, pattern } from './helpers/fixtures.ts';
-import { start, openFdCount, settle, type TestServer } from './helpers/server.ts';
+import { start, openFdCount, openFdsTo, settle, type TestServer } from './helpers/server.ts';
 
 const MiB = 1024 * 1024;
 const fixtures = createFixtures();
@@ -99,6 +99,17 @@ describe('disconnects and resources', () => {
     const grown = process.memoryUsage().arrayBuffers - before;
     for (const socket of sockets) socket.destroy();
     assert.ok(grown < 64 * MiB, `buffers grew by ${(grown / MiB).toFixed(1)} MiB for 4 stalled 1 GiB downloads`);
+  });
+
+  it('a client that reads nothing is cut after sendTimeoutMs, and its file is closed', async () => {
+    const server = await serve(createStreamHandler({ root, sendTimeoutMs: 1000 }));
+    const file = fixtures.path('root/big.mp4');
+    const sockets = await Promise.all(Array.from({ length: 5 }, () => stalledClient(server.port, '/?path=big.mp4')));
+    await sleep(400);
+    assert.equal(await openFdsTo(file), 5, 'each stalled download holds the file meanwhile');
+    // Still stalled, the clients keep their sockets; the server has cut its side and closed the files.
+    assert.equal(await settle(() => openFdsTo(file), 0, 3000), 0);
+    for (const socket of sockets) socket.destroy();
   });
 
   it('a file truncated mid-stream ends the response broken, without hanging', async () => {
@@ -193,6 +204,15 @@ describe('other ways to mount it', () => {
       ['POST', '/media/clip.mp4', 418],
       ['GET', '/media/../x', 400], // an attack is answered, not passed on
     ];
+    const query = createStreamHandler({ root });
+    const app = await serve((req, res) =>
+      query(req, res, () => {
+        res.writeHead(418, { 'content-length': '4' });
+        res.end('next');
+      }),
+    );
+    assert.equal((await app.request('/other-route')).status, 418, 'query mode: no parameter → next()');
+    assert.equal((await app.request('/?path=clip.mp4')).status, 200);
     for (const [method, path, status] of rows) {
       const res = await server.request(path, {}, method);
       assert.equal(res.status, status, `${method} ${path}`);

@@ -83,3 +83,14 @@ export async function settle(read: () => Promise<number> | number, target: numbe
   }
   return value;
 }
+
+/** How many of this process's file descriptors point at `path` (Linux). */
+export async function openFdsTo(path: string): Promise<number> {
+  const { readdir, readlink } = await import('node:fs/promises');
+  let count = 0;
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (target === path) count++;
+  }
+  return count;
+}
