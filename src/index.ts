@@ -28,3 +28,5 @@ export {
   type PruneResult,
 } from './watch-log.ts';
 export { logWatchRequest, clientIp, type Viewer, type IdentifyViewer, type ViewerOptions, type ServedFile } from './watch-request.ts';
+export { createWatchLogHandler, tokenAuthorizer, type WatchLogViewerOptions } from './watch-log-viewer.ts';
+export type { PermissionVerdict } from './options.ts';
