@@ -816,12 +816,7 @@ function buildPage(
 
 function toRequestRow(r: Row): RequestRow {
   return {
-    id: Number(r['id']),
-    path: String(r['path']),
-    userId: (r['userId'] as string | null) ?? null,
-    isAuthenticated: r['isAuthenticated'] === 1,
-    ip: String(r['ip']),
-    userAgent: (r['userAgent'] as string | null) ?? null,
+    ...viewerFields(r),
     status: Number(r['status']),
     range: (r['range'] as string | null) ?? null,
     bytesSent: Number(r['bytesSent']),
@@ -833,7 +828,8 @@ function toRequestRow(r: Row): RequestRow {
   };
 }
 
-function toSessionRow(r: Row): SessionRow {
+// The columns requests and sessions share: which file, and who watched it.
+function viewerFields(r: Row): Pick<RequestRow, 'id' | 'path' | 'userId' | 'isAuthenticated' | 'ip' | 'userAgent'> {
   return {
     id: Number(r['id']),
     path: String(r['path']),
@@ -841,6 +837,12 @@ function toSessionRow(r: Row): SessionRow {
     isAuthenticated: r['isAuthenticated'] === 1,
     ip: String(r['ip']),
     userAgent: (r['userAgent'] as string | null) ?? null,
+  };
+}
+
+function toSessionRow(r: Row): SessionRow {
+  return {
+    ...viewerFields(r),
     firstSeen: Number(r['firstSeen']),
     lastSeen: Number(r['lastSeen']),
     requests: Number(r['requests']),
