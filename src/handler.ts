@@ -12,7 +12,7 @@ import {
 } from './options.ts';
 import { confinedRealPath, isServable, openedPath, requestedPath, type PathLocator } from './resolve-path.ts';
 import { reportError } from './responses.ts';
-import { logWatchRequest } from './watch-request.ts';
+import { clientIp, logWatchRequest } from './watch-request.ts';
 import { READ_FLAGS, answer, openAndServe, watchConnection, type Connection, type StreamOutcome } from './serve-file.ts';
 
 const debug = debuglog('sage-stream');
@@ -56,7 +56,9 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   const inflight = new Set<Promise<unknown>>();
   const handler = (req: StreamRequest, res: StreamResponse, next?: NextFunction): void => {
     const connection = watchConnection(res);
-    const running = handle(req, res, next, connection, resolved, locator, Date.now()).catch((err: unknown) => {
+    // The address is read now: after the response, a client that closed has none (pinned by a test).
+    const arrival = { startedAt: Date.now(), ip: resolved.watchLog === undefined ? '' : clientIp(req, resolved.trustProxy) };
+    const running = handle(req, res, next, connection, resolved, locator, arrival).catch((err: unknown) => {
       // Only a bug of ours gets here; the process must survive it all the same.
       reportError(resolved, err, req);
       answer(req, res, 500);
@@ -80,7 +82,7 @@ async function handle(
   connection: Connection,
   options: ResolvedOptions,
   locator: PathLocator,
-  startedAt: number,
+  arrival: { readonly startedAt: number; readonly ip: string },
 ): Promise<StreamOutcome | undefined> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     if (next) return void next();
@@ -146,7 +148,7 @@ async function handle(
   );
   if (outcome !== undefined && options.watchLog !== undefined) {
     const log = await options.watchLog;
-    if (log !== undefined) await logWatchRequest(log, req, { path: requested.path, outcome, startedAt }, options);
+    if (log !== undefined) await logWatchRequest(log, req, { path: requested.path, outcome, ...arrival }, options);
   }
   return outcome;
 }

@@ -17,7 +17,16 @@ export type ViewerOptions = {
 };
 
 /** What was served to one request: the file (relative to root), the outcome, when it started. */
-export type ServedFile = { readonly path: string; readonly outcome: StreamOutcome; readonly startedAt: number };
+export type ServedFile = {
+  readonly path: string;
+  readonly outcome: StreamOutcome;
+  readonly startedAt: number;
+  /**
+   * The client's address, read when the request arrived: once the client has closed the
+   * connection, the socket no longer knows it. Default: read now with `clientIp`.
+   */
+  readonly ip?: string | undefined;
+};
 
 const ANONYMOUS: Viewer = Object.freeze({ userId: null, isAuthenticated: false });
 
@@ -30,8 +39,9 @@ const ANONYMOUS: Viewer = Object.freeze({ userId: null, isAuthenticated: false }
  *
  * @example
  * const startedAt = Date.now();
+ * const ip = clientIp(req, []); // now: after the response, a closed socket has no address
  * const outcome = await streamFile(req, res, file);
- * await logWatchRequest(log, req, { path: 'movies/a.mp4', outcome, startedAt }, { identify });
+ * await logWatchRequest(log, req, { path: 'movies/a.mp4', outcome, startedAt, ip }, { identify });
  */
 export async function logWatchRequest(
   log: WatchLog,
@@ -52,7 +62,7 @@ export async function logWatchRequest(
     path: served.path,
     userId: viewer.userId === null ? null : String(viewer.userId),
     isAuthenticated: viewer.isAuthenticated === true,
-    ip: clientIp(req, options.trustProxy ?? []),
+    ip: served.ip ?? clientIp(req, options.trustProxy ?? []),
     userAgent: req.headers['user-agent'] ?? null,
     status: outcome.status,
     range: typeof range === 'string' ? range : null,

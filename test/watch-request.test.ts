@@ -1,6 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { DatabaseSync } from 'node:sqlite';
 import { createStreamHandler } from '../src/handler.ts';
 import { WatchLog } from '../src/watch-log.ts';
@@ -55,6 +56,27 @@ describe('createStreamHandler({ watchLog })', () => {
     assert.equal(sessions.rows[0]!.requests, 3);
     assert.equal(sessions.rows[0]!.bytesSent, 1502);
     assert.equal(sessions.rows[0]!.coverage, 1);
+  });
+
+  it('a client that closes its connection right away is still logged with its address', async () => {
+    // A slow identify (a session lookup) lets the client close before the entry is written.
+    const { server, log } = await serveWithLog({ identify: () => new Promise((resolve) => setTimeout(() => resolve(null), 100)) });
+    // The client closes as soon as the body is in, before the server logs the request.
+    const text = await new Promise<string>((resolve) => {
+      let got = '';
+      const socket = net.connect(server.port, '127.0.0.1', () =>
+        socket.write('GET /?path=clip.mp4 HTTP/1.1\r\nHost: x\r\nRange: bytes=200-\r\n\r\n'),
+      );
+      socket.on('data', (chunk: Buffer) => {
+        got += chunk.toString('latin1');
+        if (got.endsWith(pattern(200, 999).toString('latin1'))) socket.destroy();
+      });
+      socket.on('close', () => resolve(got));
+    });
+    assert.match(text, /^HTTP\/1\.1 206 /);
+    await settle(() => 1 - log.pending, 0);
+    log.flush();
+    assert.deepEqual(log.requests().rows.map((r) => [r.ip, r.bytesSent]), [['127.0.0.1', 800]]);
   });
 
   it('HEAD, 304, 412, 416, 404 and 400 write nothing', async () => {
