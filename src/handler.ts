@@ -1,6 +1,5 @@
 import { constants } from 'node:fs';
 import { debuglog } from 'node:util';
-import { statusForFsError } from './errors.ts';
 import {
   resolveOptions,
   type PermissionVerdict,
@@ -13,7 +12,7 @@ import {
 import { confinedRealPath, isServable, openedPath, requestedPath, type PathLocator } from './resolve-path.ts';
 import { reportError } from './responses.ts';
 import { clientIp, logWatchRequest } from './watch-request.ts';
-import { READ_FLAGS, answer, openAndServe, watchConnection, type Connection, type StreamOutcome } from './serve-file.ts';
+import { READ_FLAGS, answer, answerFsError, openAndServe, watchConnection, type Connection, type StreamOutcome } from './serve-file.ts';
 
 const debug = debuglog('sage-stream');
 
@@ -121,9 +120,7 @@ async function handle(
   try {
     realPath = await confinedRealPath(requested.path, options);
   } catch (err) {
-    const status = statusForFsError(err);
-    if (status === 500) reportError(options, err, req);
-    return status === 404 ? notFound(req, res, next) : answer(req, res, status);
+    return answerFsError(req, res, err, options, () => notFound(req, res, next));
   }
   if (realPath === undefined) {
     debug('%s: refused, its real path is not servable', requested.path);

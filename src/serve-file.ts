@@ -80,19 +80,34 @@ export async function openAndServe(
     if (connection.closed) return undefined; // the client left while we were opening
     return await serveOpenFile(req, res, connection, handle, target.fileName, options, notFound);
   } catch (err) {
-    const status = statusForFsError(err);
-    if (status === 500) reportError(options, err, req);
-    return status === 404 ? notFound() : answer(req, res, status);
+    return answerFsError(req, res, err, options, notFound);
   } finally {
     await handle?.close();
   }
 }
 
 /**
+ * Answers a file-system error that came before the headers: 404 through `notFound` (middleware
+ * passes it on), 403, or 500 reported to onError.
+ */
+export function answerFsError(
+  req: StreamRequest,
+  res: ResponseSink,
+  err: unknown,
+  options: ResolvedSendOptions,
+  notFound: () => StreamOutcome | undefined,
+): StreamOutcome | undefined {
+  const status = statusForFsError(err);
+  if (status === 500) reportError(options, err, req);
+  return status === 404 ? notFound() : answer(req, res, status);
+}
+
+/**
  * Answers a GET or HEAD with an open file: validators, conditional requests (RFC 9110 §13.2.2),
  * ranges (§14) and the body, honouring backpressure and stopping as soon as the client leaves.
  *
- * The caller owns `handle` and closes it once the returned promise settles; this never rejects.
+ * The caller owns `handle` and closes it once the returned promise settles. It rejects only when
+ * `stat` fails, before anything was sent (`openAndServe` answers that).
  */
 export async function serveOpenFile(
   req: StreamRequest,

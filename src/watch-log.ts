@@ -704,21 +704,11 @@ function migrate(db: DatabaseSync): void {
   }
 }
 
-type Normalized = {
-  readonly path: string;
+// A WatchEntry as stored: with its viewer key, and booleans as SQLite integers.
+type Normalized = Omit<WatchEntry, 'isAuthenticated' | 'aborted'> & {
   readonly viewer: string;
-  readonly userId: string | null;
   readonly isAuthenticated: 0 | 1;
-  readonly ip: string;
-  readonly userAgent: string | null;
-  readonly status: number;
-  readonly range: string | null;
-  readonly ranges: readonly ByteRange[];
-  readonly bytesSent: number;
   readonly aborted: 0 | 1;
-  readonly size: number;
-  readonly startedAt: number;
-  readonly durationMs: number;
 };
 
 // Coerces whatever a JavaScript caller passed into values SQLite's NOT NULL columns accept, so one

@@ -19,6 +19,7 @@ import {
 import { DEMO_PAGE_CSP } from '../src/demo-page.ts';
 import { WatchLog } from '../src/watch-log.ts';
 import { createFixtures, pattern } from './helpers/fixtures.ts';
+import { receive, type Received } from './helpers/server.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'src', 'cli.ts');
@@ -133,20 +134,9 @@ describe('parseCli', () => {
   }
 });
 
-type Got = { readonly status: number; readonly headers: http.IncomingHttpHeaders; readonly body: Buffer };
-
 /** One request on a fresh connection (no keep-alive: a test's connections never hold up a shutdown). */
-function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Got> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Received> {
+  return receive(url, { method, headers, agent: false });
 }
 
 describe('startServer (in-process)', () => {

@@ -33,23 +33,27 @@ export async function start(handler: (req: http.IncomingMessage, res: http.Serve
   return {
     port,
     origin: `http://127.0.0.1:${port}`,
-    request: (path, headers = {}, method = 'GET') =>
-      new Promise((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port, path, method, headers, agent }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-          res.on('error', reject);
-        });
-        req.on('error', reject);
-        req.end();
-      }),
+    request: (path, headers = {}, method = 'GET') => receive(`http://127.0.0.1:${port}`, { path, method, headers, agent }),
     close: async () => {
       agent.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Sends one request and reads the whole response; `agent: false` for a fresh connection. */
+export function receive(url: string, options: http.RequestOptions): Promise<Received> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 /**
