@@ -59,6 +59,11 @@ export type OpenTarget = {
   readonly verify?: ((handle: FileHandle) => Promise<boolean>) | undefined;
   /** Answers the 404 case (middleware passes it on instead). */
   readonly notFound?: (() => StreamOutcome | undefined) | undefined;
+  /**
+   * Last say once the file's validators are known, before preconditions: a status refuses the
+   * request with it (e.g. an expired signed link that still has a grace rule to meet).
+   */
+  readonly admit?: ((validators: Required<Validators>) => number | undefined) | undefined;
 };
 
 /**
@@ -78,7 +83,7 @@ export async function openAndServe(
     handle = await open(target.path, target.flags);
     if (target.verify !== undefined && !(await target.verify(handle))) return answer(req, res, 403);
     if (connection.closed) return undefined; // the client left while we were opening
-    return await serveOpenFile(req, res, connection, handle, target.fileName, options, notFound);
+    return await serveOpenFile(req, res, connection, handle, target.fileName, options, notFound, target.admit);
   } catch (err) {
     return answerFsError(req, res, err, options, notFound);
   } finally {
@@ -117,12 +122,15 @@ export async function serveOpenFile(
   fileName: string,
   options: ResolvedSendOptions,
   notFound: () => StreamOutcome | undefined = () => answer(req, res, 404),
+  admit?: OpenTarget['admit'],
 ): Promise<StreamOutcome | undefined> {
   const stats = await handle.stat({ bigint: true });
   if (!stats.isFile()) return notFound(); // a directory, FIFO or device: nothing to stream
   const size = Number(stats.size);
   const validators = validatorsFor(stats);
   const { headers } = req;
+  const refusal = admit?.(validators);
+  if (refusal !== undefined) return answer(req, res, refusal);
 
   // §13.2.2: preconditions first, decided from metadata alone (the body is never read).
   const precondition = evaluatePreconditions(
