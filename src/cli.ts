@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import cluster, { type Worker } from 'node:cluster';
-import { realpathSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -13,6 +13,7 @@ import { listMedia } from './media-list.ts';
 import { WatchLog } from './watch-log.ts';
 import { createWatchLogHandler, tokenAuthorizer } from './watch-log-viewer.ts';
 import { sendStatus } from './responses.ts';
+import { MIN_SECRET_BYTES, signUrl, type SignUrlOptions } from './signed-url.ts';
 
 /** The folder served when none is given: the sample video shipped with the package (../sample from src/ or dist/). */
 export const SAMPLE_DIR: string = fileURLToPath(new URL('../sample', import.meta.url));
@@ -30,12 +31,18 @@ export const SHUTDOWN_GRACE_MS = 5000;
 export const MAX_WORKERS = 64;
 /** Read when `--admin-token` is not given, so the token need not show up in `ps`. */
 export const ADMIN_TOKEN_ENV = 'SAGE_STREAM_ADMIN_TOKEN';
+/** The signing secret, read when no secret file is given, so it need not show up in `ps`. */
+export const SIGNING_SECRET_ENV = 'SAGE_STREAM_SIGNING_SECRET';
+/** How long the signed links printed at startup (when signing is on) stay valid. */
+export const STARTUP_LINK_SECONDS = 3600;
 
 const SIZE = /^(\d+)([kmg]?)(?:i?b)?$/i;
 const SIZE_FACTORS = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as const;
 const DIGITS = /^\d+$/;
 const PREFIX = /^(?:\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+\/*$/;
 const TOKEN = /^[\x21-\x7e]+$/;
+const DURATION = /^(\d+)([smhd]?)$/;
+const DURATION_FACTORS = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 } as const;
 
 /** What `startServer` accepts; every field has a default. */
 export type ServeOptions = {
@@ -53,6 +60,11 @@ export type ServeOptions = {
   readonly log?: string | false | undefined;
   /** The token the admin log viewer will require. */
   readonly adminToken?: string | undefined;
+  /**
+   * Secrets signed links are verified with (the handler's `signed.secrets`). When given, every
+   * stream URL must be signed and the demo page, which would list every file, is off. Default: none.
+   */
+  readonly signingSecrets?: readonly (string | Buffer)[] | undefined;
 };
 
 /** `ServeOptions` with the defaults filled in: what the server runs with. */
@@ -64,6 +76,7 @@ export type ServeConfig = {
   readonly maxChunkSize: number | undefined;
   readonly log: string | false;
   readonly adminToken: string | undefined;
+  readonly signingSecrets: readonly (string | Buffer)[];
 };
 
 /** A listening server, as `startServer` resolves it. */
@@ -85,12 +98,14 @@ export type RunningServer = {
 export type CliCommand =
   | { readonly kind: 'help' }
   | { readonly kind: 'serve'; readonly config: ServeConfig; readonly workers: number | undefined }
+  | { readonly kind: 'sign'; readonly path: string; readonly options: SignUrlOptions }
   | { readonly kind: 'error'; readonly message: string };
 
 export const USAGE: string = `Usage: sage-stream serve [dir] [options]
+       sage-stream sign <file> --expires-in <duration> [options]
 
-Serves the media files under dir (default: the bundled sample video) over HTTP, with
-Range and conditional requests, and a demo page that plays and seeks them.
+serve: serves the media files under dir (default: the bundled sample video) over HTTP,
+with Range and conditional requests, and a demo page that plays and seeks them.
 
 Options:
   --port <port>          port to listen on; 0 picks a free one (default ${DEFAULT_PORT})
@@ -102,12 +117,29 @@ Options:
   --no-log               record nothing
   --admin-token <token>  token the admin log viewer asks for (or set ${ADMIN_TOKEN_ENV})
   --workers <n>          run n worker processes sharing the port (node:cluster)
+  --signing-secret-file <file>
+                         serve signed links only, verified with the secret in this file
+                         (repeat for key rotation; or set ${SIGNING_SECRET_ENV});
+                         the demo page is then off
   -h, --help             show this help
 
 Routes:
-  /                          the demo page
+  /                          the demo page (off with signing)
   ${STREAM_PATH}?path=<file>    a file, with Range, If-Range, ETag … (the <video> src)
   <prefix>/<file>            the same by URL path, so HLS/DASH relative segment URLs work
+
+sign: prints a signed, expiring URL for <file> (a path below the served folder).
+
+Options:
+  --expires-in <duration>  valid for 3600 (seconds), 90s, 45m, 2h or 7d
+  --expires-at <date>      valid until this ISO 8601 date (instead of --expires-in)
+  --secret-file <file>     the signing secret, at least ${MIN_SECRET_BYTES} bytes (or set ${SIGNING_SECRET_ENV})
+  --bind-ip <address>      only this client address may use the link
+  --bind-user <id>         only this user (as the server's identify reports) may use it
+  --mode <query|path>      ${STREAM_PATH}?path=<file> (default) or <prefix>/<file>
+  --base <url>             what <file> goes after (default http://${DEFAULT_HOST}:${DEFAULT_PORT}${STREAM_PATH},
+                           or http://${DEFAULT_HOST}:${DEFAULT_PORT}${DEFAULT_PREFIX} with --mode path)
+
 
 Stop with Ctrl-C or SIGTERM: responses in flight get ${SHUTDOWN_GRACE_MS / 1000} s to finish.
 `;
@@ -129,11 +161,27 @@ export function parseSize(text: string): number | undefined {
 }
 
 /**
+ * Parses a duration in seconds: a whole number, optionally followed by `s`, `m`, `h` or `d`.
+ * Returns undefined for anything else, including 0.
+ *
+ * @example
+ * parseDuration('2h'); // 7200
+ */
+export function parseDuration(text: string): number | undefined {
+  const match = DURATION.exec(text);
+  if (match === null) return undefined;
+  const seconds = Number(match[1]) * DURATION_FACTORS[(match[2] ?? '') as keyof typeof DURATION_FACTORS];
+  return Number.isSafeInteger(seconds) && seconds >= 1 ? seconds : undefined;
+}
+
+/**
  * Reads the command line (without `node` and the script) into a `CliCommand`.
  *
  * Uses `util.parseArgs` in strict mode, so an unknown flag or a flag without its value is an
  * error; every value is then checked, and `dir` must be an existing folder. Relative paths
- * (`dir`, `--log`) are resolved against `cwd`. `env` supplies `SAGE_STREAM_ADMIN_TOKEN`.
+ * (`dir`, `--log`, secret files) are resolved against `cwd`. `env` supplies
+ * `SAGE_STREAM_ADMIN_TOKEN` and `SAGE_STREAM_SIGNING_SECRET`. Secret files are read here, and
+ * no message ever shows a secret.
  */
 export function parseCli(
   argv: readonly string[],
@@ -145,8 +193,11 @@ export function parseCli(
   const { values, positionals } = parsed;
   if (values.help === true) return { kind: 'help' };
   const [command, dirArg, extra] = positionals;
-  if (command === undefined) return fail('missing command: sage-stream serve [dir]');
-  if (command !== 'serve') return fail(`unknown command '${command}' (the one command is 'serve')`);
+  if (command === undefined) return fail('missing command: sage-stream serve [dir], or sage-stream sign <file>');
+  if (command !== 'serve' && command !== 'sign') return fail(`unknown command '${command}' (the commands are 'serve' and 'sign')`);
+  const other = (command === 'serve' ? SIGN_ONLY : SERVE_ONLY).find((flag) => values[flag] !== undefined);
+  if (other !== undefined) return fail(`--${other} is not an option of ${command}`);
+  if (command === 'sign') return parseSign(values, positionals.slice(1), cwd, env);
   if (extra !== undefined) return fail(`unexpected argument '${extra}': serve takes one folder`);
 
   let port = DEFAULT_PORT;
@@ -192,6 +243,18 @@ export function parseCli(
     }
   }
 
+  let signingSecrets: string[] = [];
+  for (const file of values['signing-secret-file'] ?? []) {
+    const secret = readSecret(resolve(cwd, file), '--signing-secret-file');
+    if (typeof secret !== 'string') return fail(secret.error);
+    signingSecrets.push(secret);
+  }
+  if (signingSecrets.length === 0 && env[SIGNING_SECRET_ENV]) {
+    const secret = checkSecret(env[SIGNING_SECRET_ENV], SIGNING_SECRET_ENV);
+    if (typeof secret !== 'string') return fail(secret.error);
+    signingSecrets = [secret];
+  }
+
   const dir = dirArg === undefined ? SAMPLE_DIR : resolve(cwd, dirArg);
   try {
     if (!statSync(dir).isDirectory()) return fail(`not a folder: ${dir}`);
@@ -200,7 +263,83 @@ export function parseCli(
     return fail(code === 'ENOENT' || code === 'ENOTDIR' ? `folder not found: ${dir}` : `cannot read folder ${dir} (${code})`);
   }
 
-  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, adminToken }, workers };
+  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, adminToken, signingSecrets }, workers };
+}
+
+type ParsedValues = Exclude<ReturnType<typeof readArgs>, string>['values'];
+
+function parseSign(
+  values: ParsedValues,
+  positionals: readonly string[],
+  cwd: string,
+  env: Readonly<Record<string, string | undefined>>,
+): CliCommand {
+  const [path, extra] = positionals;
+  if (path === undefined) return fail('missing file: sage-stream sign <file> --expires-in <duration>');
+  if (extra !== undefined) return fail(`unexpected argument '${extra}': sign takes one file`);
+
+  const expiresInText = values['expires-in'];
+  const expiresAtText = values['expires-at'];
+  if ((expiresInText === undefined) === (expiresAtText === undefined)) return fail('give either --expires-in or --expires-at');
+  let expiry: { expiresIn: number } | { expiresAt: Date };
+  if (expiresInText !== undefined) {
+    const expiresIn = parseDuration(expiresInText);
+    if (expiresIn === undefined) return fail(`--expires-in must be a duration like 3600, 90s, 45m, 2h or 7d, got '${expiresInText}'`);
+    expiry = { expiresIn };
+  } else {
+    const expiresAt = new Date(expiresAtText ?? '');
+    if (Number.isNaN(expiresAt.getTime())) return fail(`--expires-at must be an ISO 8601 date like 2026-12-31T23:00:00Z, got '${expiresAtText}'`);
+    if (expiresAt.getTime() <= Date.now()) return fail(`--expires-at must be in the future, got '${expiresAtText}'`);
+    expiry = { expiresAt };
+  }
+
+  const bind: { ip?: string; user?: string } = {};
+  const ip = values['bind-ip'];
+  if (ip !== undefined) {
+    if (isIP(ip) === 0) return fail(`--bind-ip must be an IP address, got '${ip}'`);
+    bind.ip = ip;
+  }
+  const user = values['bind-user'];
+  if (user !== undefined) {
+    if (user === '') return fail('--bind-user must not be empty');
+    bind.user = user;
+  }
+
+  const mode = values.mode ?? 'query';
+  if (mode !== 'query' && mode !== 'path') return fail(`--mode must be 'query' or 'path', got '${mode}'`);
+  const base = values.base ?? `http://${DEFAULT_HOST}:${DEFAULT_PORT}${mode === 'query' ? STREAM_PATH : DEFAULT_PREFIX}`;
+
+  let secret: string | { readonly error: string };
+  if (values['secret-file'] !== undefined) secret = readSecret(resolve(cwd, values['secret-file']), '--secret-file');
+  else if (env[SIGNING_SECRET_ENV]) secret = checkSecret(env[SIGNING_SECRET_ENV], SIGNING_SECRET_ENV);
+  else return fail(`give --secret-file <file> or set ${SIGNING_SECRET_ENV}`);
+  if (typeof secret !== 'string') return fail(secret.error);
+
+  const options: SignUrlOptions = { secret, ...expiry, mode, base, ...(ip !== undefined || user !== undefined ? { bind } : {}) };
+  try {
+    signUrl(path, options); // every remaining check (the file name, the base) is signUrl's own
+  } catch (err) {
+    return fail(err instanceof Error ? err.message.replace(/^options\./, '--') : String(err));
+  }
+  return { kind: 'sign', path, options };
+}
+
+/** A secret file's contents without surrounding whitespace (a trailing newline), or why not. */
+function readSecret(path: string, flag: string): string | { readonly error: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return { error: `${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+  }
+  return checkSecret(text, `${flag} ${path}`);
+}
+
+function checkSecret(text: string, source: string): string | { readonly error: string } {
+  const secret = text.trim();
+  const bytes = Buffer.byteLength(secret);
+  if (bytes < MIN_SECRET_BYTES) return { error: `${source}: a signing secret must be at least ${MIN_SECRET_BYTES} bytes, got ${bytes}` };
+  return secret;
 }
 
 const CLI_OPTIONS = {
@@ -212,8 +351,20 @@ const CLI_OPTIONS = {
   'no-log': { type: 'boolean' },
   'admin-token': { type: 'string' },
   workers: { type: 'string' },
+  'signing-secret-file': { type: 'string', multiple: true },
+  'expires-in': { type: 'string' },
+  'expires-at': { type: 'string' },
+  'secret-file': { type: 'string' },
+  'bind-ip': { type: 'string' },
+  'bind-user': { type: 'string' },
+  mode: { type: 'string' },
+  base: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+// Each command's own flags: given to the other command, they are an error, not silently ignored.
+const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'log', 'no-log', 'admin-token', 'workers', 'signing-secret-file'] as const;
+const SIGN_ONLY = ['expires-in', 'expires-at', 'secret-file', 'bind-ip', 'bind-user', 'mode', 'base'] as const;
 
 // strict: an unknown flag, or a string flag without its value, throws; that becomes the message.
 function readArgs(argv: readonly string[]) {
@@ -274,6 +425,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     log: options.log ?? false,
     // Never open to the world: without a token of yours, one nobody can guess (printed at start).
     adminToken: options.adminToken ?? (options.log ? newAdminToken() : undefined),
+    signingSecrets: options.signingSecrets ?? [],
   };
   if (config.prefix === '') throw new TypeError(`options.prefix must be a path below /, got ${JSON.stringify(options.prefix)}`);
   const onError = (err: unknown, req?: { readonly method?: string | undefined; readonly url?: string | undefined }): void => {
@@ -283,7 +435,9 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   };
   // One log for both routes; a second process (--workers) opens the same file: WAL allows it.
   const watchLog = config.log === false ? undefined : await WatchLog.open(config.log, { onError });
-  const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog };
+  // With signing on, both stream routes serve signed links only (misuse, e.g. a short secret, throws).
+  const signed = config.signingSecrets.length > 0 ? { secrets: config.signingSecrets } : undefined;
+  const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog, signed };
   const stream = createStreamHandler({ ...common, mode: 'query', param: 'path' });
   const files = createStreamHandler({ ...common, mode: 'path', prefix: config.prefix });
 
@@ -306,7 +460,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const pathname = query === -1 ? url : url.slice(0, query);
-    if (pathname === '/') return void sendDemoPage(req, res, config.dir, onError);
+    // The demo page lists every file and links them unsigned: off when links must be signed.
+    if (pathname === '/' && signed === undefined) return void sendDemoPage(req, res, config.dir, onError);
     if (pathname === STREAM_PATH || pathname === `${STREAM_PATH}/`) return stream(req, res);
     if (pathname === config.prefix || pathname.startsWith(`${config.prefix}/`)) return files(req, res);
     if (admin && (pathname === ADMIN_PATH || pathname.startsWith(`${ADMIN_PATH}/`))) return admin(req, res);
@@ -380,11 +535,17 @@ export async function startupLines(url: string, config: ServeConfig, showToken =
   const base = url.replace(/\/$/, '');
   const [first = 'FILE'] = (await listMedia(config.dir, { limit: 1 }).catch(() => ({ files: [] }))).files;
   const videosPath = first.split('/').map(encodeURIComponent).join('/');
+  const [secret] = config.signingSecrets;
+  // With signing on, the links printed are signed with the first secret, valid for an hour.
+  const signed = (mode: 'query' | 'path', streamBase: string): string =>
+    `${signUrl(first, { secret: secret!, expiresIn: STARTUP_LINK_SECONDS, mode, base: streamBase })} (signed, valid ${STARTUP_LINK_SECONDS / 3600} h)`;
   return [
     `sage-stream serving ${config.dir}`,
-    `page    ${url}`,
-    `stream  ${base}${STREAM_PATH}?path=${encodeURIComponent(first)}`,
-    `videos  ${base}${config.prefix}/${videosPath}`,
+    secret === undefined ? `page    ${url}` : 'page    off (signed links only: sage-stream sign <file>)',
+    secret === undefined
+      ? `stream  ${base}${STREAM_PATH}?path=${encodeURIComponent(first)}`
+      : `stream  ${signed('query', `${base}${STREAM_PATH}`)}`,
+    secret === undefined ? `videos  ${base}${config.prefix}/${videosPath}` : `videos  ${signed('path', `${base}${config.prefix}`)}`,
     config.log === false || config.adminToken === undefined
       ? 'admin   off (no watch log)'
       : `admin   ${base}${ADMIN_PATH}${showToken ? `?token=${encodeURIComponent(config.adminToken)}` : ' (token: --admin-token)'}`,
@@ -405,6 +566,15 @@ export async function main(argv: readonly string[]): Promise<void> {
     case 'error':
       process.stderr.write(`sage-stream: ${command.message} (see sage-stream --help)\n`);
       process.exitCode = 2;
+      return;
+    case 'sign':
+      try {
+        process.stdout.write(`${signUrl(command.path, command.options)}\n`);
+      } catch (err) {
+        // parseCli checked everything; only an --expires-at that has passed since gets here.
+        process.stderr.write(`sage-stream: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exitCode = 2;
+      }
       return;
     case 'serve':
       break;

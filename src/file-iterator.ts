@@ -49,22 +49,26 @@ export async function* fileIterator(
     let position = offset;
     while (position < end) {
       signal?.throwIfAborted();
-      const size = Math.min(chunkSize, end - position);
-      const buffer = Buffer.allocUnsafeSlow(size);
-      const { bytesRead } = await handle.read(buffer, 0, size, position);
-      if (bytesRead === 0) {
-        throw new StreamError(
-          'ERR_FILE_TRUNCATED',
-          500,
-          `file ended at byte ${position}, before the ${end - offset} bytes expected from offset ${offset}`,
-        );
-      }
-      position += bytesRead;
-      yield bytesRead === size ? buffer : buffer.subarray(0, bytesRead);
+      const chunk = await readChunk(handle, position, Math.min(chunkSize, end - position));
+      position += chunk.length;
+      yield chunk;
     }
   } finally {
     if (handle !== file) await handle.close();
   }
+}
+
+/**
+ * Reads up to `size` bytes at `position` into a fresh buffer (never one that is refilled later).
+ * Throws `ERR_FILE_TRUNCATED` when the file ends at `position`: it was cut short meanwhile.
+ */
+export async function readChunk(handle: FileHandle, position: number, size: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafeSlow(size);
+  const { bytesRead } = await handle.read(buffer, 0, size, position);
+  if (bytesRead === 0) {
+    throw new StreamError('ERR_FILE_TRUNCATED', 500, `file ended at byte ${position}, before the bytes expected`);
+  }
+  return bytesRead === size ? buffer : buffer.subarray(0, bytesRead);
 }
 
 function checkNonNegativeInteger(name: string, value: number): void {

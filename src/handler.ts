@@ -1,4 +1,3 @@
-import { constants } from 'node:fs';
 import { debuglog } from 'node:util';
 import {
   resolveOptions,
@@ -9,15 +8,23 @@ import {
   type StreamRequest,
   type StreamResponse,
 } from './options.ts';
-import { confinedRealPath, isServable, openedPath, requestedPath, type PathLocator } from './resolve-path.ts';
+import { openConfined, type Unservable } from './open-confined.ts';
+import { OpenFileCache, type FileLease } from './open-file-cache.ts';
+import { requestedPath, type PathLocator } from './resolve-path.ts';
 import { reportError } from './responses.ts';
+import { admitResume, checkSignedRequest, type SignatureCheck } from './signed-url.ts';
 import { clientIp, logWatchRequest } from './watch-request.ts';
-import { READ_FLAGS, answer, answerFsError, openAndServe, watchConnection, type Connection, type StreamOutcome } from './serve-file.ts';
+import {
+  answer,
+  answerFsError,
+  serveOpenFile,
+  watchConnection,
+  type Connection,
+  type OpenTarget,
+  type StreamOutcome,
+} from './serve-file.ts';
 
 const debug = debuglog('sage-stream');
-
-// O_NOFOLLOW: the path was just resolved, so a link there now was swapped in since.
-const OPEN_FLAGS = READ_FLAGS | constants.O_NOFOLLOW;
 
 /** Express/Connect's `next`: called to pass a request on when there is nothing to serve. */
 export type NextFunction = (err?: unknown) => void;
@@ -37,7 +44,9 @@ export type StreamHandler = {
  * then goes: method → file name from the URL (checked lexically) → permission checks → real
  * path confined to root → open → stat → preconditions → range → body. Failures are answered
  * with a short plain-text status (400/403/404/405/412/416), never with a path or an error
- * message; server-side failures also go to `onError`. As Express/Connect middleware
+ * message; server-side failures also go to `onError`. With `signed`, the link's signature is
+ * checked right after the file name, before permissions or the disk (403, or 410 once expired).
+ * As Express/Connect middleware
  * (`app.use('/videos', handler)`), a request for a method other than GET/HEAD or for a file that
  * does not exist is passed to `next()` instead of being answered.
  *
@@ -49,15 +58,18 @@ export type StreamHandler = {
  */
 export function createStreamHandler(options: StreamHandlerOptions): StreamHandler {
   const resolved = resolveOptions(options);
-  const locator: PathLocator =
-    resolved.mode === 'query' ? { mode: 'query', param: resolved.param } : { mode: 'path', prefix: resolved.prefix };
+  const setup: Setup = {
+    options: resolved,
+    locator: resolved.mode === 'query' ? { mode: 'query', param: resolved.param } : { mode: 'path', prefix: resolved.prefix },
+    cache: resolved.openFileCache === undefined ? undefined : new OpenFileCache(resolved.openFileCache),
+  };
   // Requests still running, so close() can let their watch-log entries land first.
   const inflight = new Set<Promise<unknown>>();
   const handler = (req: StreamRequest, res: StreamResponse, next?: NextFunction): void => {
     const connection = watchConnection(res);
     // The address is read now: after the response, a client that closed has none (pinned by a test).
     const arrival = { startedAt: Date.now(), ip: resolved.watchLog === undefined ? '' : clientIp(req, resolved.trustProxy) };
-    const running = handle(req, res, next, connection, resolved, locator, arrival).catch((err: unknown) => {
+    const running = handle(req, res, next, connection, setup, arrival).catch((err: unknown) => {
       // Only a bug of ours gets here; the process must survive it all the same.
       reportError(resolved, err, req);
       answer(req, res, 500);
@@ -67,11 +79,18 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
     void running.finally(() => inflight.delete(running));
   };
   const close = async (): Promise<void> => {
-    await Promise.allSettled(inflight);
+    await Promise.allSettled([...inflight, setup.cache?.close()]);
     if (resolved.ownsWatchLog) (await resolved.watchLog)?.close();
   };
   return Object.assign(handler, { close });
 }
+
+/** What a handler sets up once: its options, where the file name is, its open-file cache. */
+type Setup = {
+  readonly options: ResolvedOptions;
+  readonly locator: PathLocator;
+  readonly cache: OpenFileCache | undefined;
+};
 
 /** Streams one request; resolves with what was sent (the watch log reads it). */
 async function handle(
@@ -79,8 +98,7 @@ async function handle(
   res: StreamResponse,
   next: NextFunction | undefined,
   connection: Connection,
-  options: ResolvedOptions,
-  locator: PathLocator,
+  { options, locator, cache }: Setup,
   arrival: { readonly startedAt: number; readonly ip: string },
 ): Promise<StreamOutcome | undefined> {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -103,6 +121,31 @@ async function handle(
   }
   const file: RequestedFile = { path: requested.path, absolutePath: `${options.root}/${requested.path}` };
 
+  let admit: ReturnType<typeof admitResume> | undefined;
+  if (options.signed !== undefined) {
+    let signature: SignatureCheck;
+    try {
+      signature = await checkSignedRequest(req, requested.path, options.signed, options);
+    } catch (err) {
+      reportError(options, err, req); // identify threw
+      return answer(req, res, 500);
+    }
+    if (signature !== 'valid') debug('%s: signed link %s', requested.path, signature);
+    switch (signature) {
+      case 'valid':
+        break;
+      case 'grace':
+        admit = admitResume(req); // only a resume of this exact file, decided once its ETag is known
+        break;
+      case 'expired':
+        // 410 is cacheable by default (RFC 9110 §15.5.11; Chromium keeps it for good): a server
+        // with a longer grace or another clock may still admit this link.
+        return answer(req, res, 410, ['Cache-Control', 'no-store']);
+      default:
+        return answer(req, res, 403);
+    }
+  }
+
   for (const check of options.permissions) {
     let verdict: PermissionVerdict;
     try {
@@ -116,38 +159,42 @@ async function handle(
   }
   if (connection.closed) return undefined;
 
-  let realPath: string | undefined;
-  try {
-    realPath = await confinedRealPath(requested.path, options);
-  } catch (err) {
-    return answerFsError(req, res, err, options, () => notFound(req, res, next));
-  }
-  if (realPath === undefined) {
-    debug('%s: refused, its real path is not servable', requested.path);
-    return answer(req, res, 403);
-  }
-  const outcome = await openAndServe(
-    req,
-    res,
-    connection,
-    {
-      path: realPath,
-      flags: OPEN_FLAGS,
-      fileName: requested.path,
-      // Checked again on the descriptor: a folder on the way may have been swapped for a link.
-      verify: async (handle) => {
-        const opened = await openedPath(handle);
-        return opened === undefined || isServable(opened, requested.path, options);
-      },
-      notFound: () => notFound(req, res, next),
-    },
-    options,
-  );
+  const outcome = await openAndServeConfined(req, res, next, connection, requested.path, options, cache, admit);
   if (outcome !== undefined && options.watchLog !== undefined) {
     const log = await options.watchLog;
     if (log !== undefined) await logWatchRequest(log, req, { path: requested.path, outcome, ...arrival }, options);
   }
   return outcome;
+}
+
+/** Opens the file confined to root (through the cache), serves it and releases it. */
+async function openAndServeConfined(
+  req: StreamRequest,
+  res: StreamResponse,
+  next: NextFunction | undefined,
+  connection: Connection,
+  path: string,
+  options: ResolvedOptions,
+  cache: OpenFileCache | undefined,
+  admit: OpenTarget['admit'],
+): Promise<StreamOutcome | undefined> {
+  let lease: FileLease | Unservable;
+  try {
+    lease = await openConfined(path, options, cache);
+  } catch (err) {
+    return answerFsError(req, res, err, options, () => notFound(req, res, next));
+  }
+  if (lease === 'not-a-file') return notFound(req, res, next);
+  if (lease === 'forbidden') {
+    debug('%s: refused, its real path is not servable', path);
+    return answer(req, res, 403);
+  }
+  try {
+    if (connection.closed) return undefined; // the client left while the file was opened
+    return await serveOpenFile(req, res, connection, lease.file, path, options, admit);
+  } finally {
+    await lease.release();
+  }
 }
 
 // RFC 9110 §15.5.2: a 401 must carry a challenge; a check that wants another scheme returns its own.

@@ -30,3 +30,19 @@ export {
 export { logWatchRequest, clientIp, type Viewer, type IdentifyViewer, type ViewerOptions, type ServedFile } from './watch-request.ts';
 export { createWatchLogHandler, tokenAuthorizer, type WatchLogViewerOptions } from './watch-log-viewer.ts';
 export type { PermissionVerdict } from './options.ts';
+export {
+  signUrl,
+  signPath,
+  createUrlVerifier,
+  readSignedLink,
+  DEFAULT_GRACE_SECONDS,
+  MIN_SECRET_BYTES,
+  type SignOptions,
+  type SignUrlOptions,
+  type SignedOptions,
+  type SignedLink,
+  type SignatureCheck,
+  type UrlVerifier,
+  type Binding,
+  type BoundValues,
+} from './signed-url.ts';

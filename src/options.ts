@@ -5,6 +5,9 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { DEFAULT_CHUNK_SIZE } from './file-iterator.ts';
 import { createMediaTypeLookup, type MediaTypes } from './mime.ts';
 import { DEFAULT_MAX_RANGES, RangeParser } from './range.ts';
+import { DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from './open-file-cache.ts';
+import { resolveRate, type ChooseRate, type RateOption } from './rate-limit.ts';
+import { SIGNATURE_PARAMS, resolveSigned, type SignedOptions, type UrlVerifier } from './signed-url.ts';
 import { WatchLog } from './watch-log.ts';
 import type { IdentifyViewer } from './watch-request.ts';
 
@@ -20,7 +23,7 @@ export type StreamResponse = ServerResponse | Http2ServerResponse;
 export type ResponseSink = {
   readonly headersSent: boolean;
   writeHead(statusCode: number, headers: string[]): unknown;
-  write(chunk: Uint8Array): boolean;
+  write(chunk: Uint8Array, callback?: (err?: Error | null) => void): boolean;
   end(): unknown;
   end(chunk: string): unknown;
   on(event: 'drain' | 'close', listener: () => void): unknown;
@@ -65,8 +68,16 @@ export type SendOptions = {
   readonly maxChunkSize?: number | undefined;
   /** Largest number of ranges in one Range header before it is ignored (200). Default 200. */
   readonly maxRanges?: number | undefined;
-  /** Bytes per file read, the memory a slow client pins. Default 64 KiB. */
+  /**
+   * Bytes per file read while the client is backed up: the memory a slow client pins.
+   * Default 64 KiB.
+   */
   readonly chunkSize?: number | undefined;
+  /**
+   * Largest file read: reads double from `chunkSize` up to this while the client keeps up, which
+   * is what makes one fast connection fast. `chunkSize` turns growth off. Default 1 MiB.
+   */
+  readonly maxReadSize?: number | undefined;
   /** Cache-Control value, or `false` for none. Default: see README. */
   readonly cacheControl?: string | false | undefined;
   /** Extra or overriding extension → media type entries, e.g. `{ mkv: 'video/webm' }`. */
@@ -78,6 +89,12 @@ export type SendOptions = {
    * is cut, releasing its file; 0 waits forever. Default 60 s, like nginx's send_timeout.
    */
   readonly sendTimeoutMs?: number | undefined;
+  /**
+   * Bandwidth shaping per response: `{ bytesPerSecond, burstBytes }` (nginx's limit_rate and
+   * limit_rate_after), or a function of the request and file choosing one (undefined: unpaced).
+   * Default: unpaced.
+   */
+  readonly rate?: RateOption | undefined;
 };
 
 /** What `createStreamHandler` accepts. Only `root` is required. */
@@ -108,19 +125,33 @@ export type StreamHandlerOptions = SendOptions & {
   readonly watchLog?: boolean | string | WatchLog | undefined;
   /** Tells the watch log who a request comes from. Default: everyone is anonymous. */
   readonly identify?: IdentifyViewer | undefined;
-  /** Reverse-proxy addresses whose X-Forwarded-For the watch log believes. Default: none. */
+  /** Reverse-proxy addresses whose X-Forwarded-For the watch log (and an IP-bound link) believes. Default: none. */
   readonly trustProxy?: readonly string[] | undefined;
+  /**
+   * Serves only signed links (`signUrl`): a missing, tampered, wrong-path or wrong-binding
+   * signature is 403 and an expired one 410, checked before permissions or the disk. Responses
+   * default to a private Cache-Control. Default: off.
+   */
+  readonly signed?: SignedOptions | undefined;
+  /**
+   * Keeps recently served files open (nginx's open_file_cache): a repeat request costs one stat
+   * of the path, which also sees any change to the file. `false` opens every request afresh.
+   * Default `{ maxFiles: 256, inactiveMs: 20_000 }`.
+   */
+  readonly openFileCache?: false | Partial<OpenFileCacheOptions> | undefined;
 };
 
 /** `SendOptions` after validation, with everything precomputed that does not vary per request. */
 export type ResolvedSendOptions = {
   readonly maxChunkSize: number | undefined;
   readonly chunkSize: number;
+  readonly maxReadSize: number;
   readonly cacheControl: string | undefined;
   readonly rangeParser: RangeParser;
   readonly mediaTypeFor: (fileName: string) => string;
   readonly onError: ErrorHook | undefined;
   readonly sendTimeoutMs: number;
+  readonly rate: ChooseRate | undefined;
 };
 
 /** `StreamHandlerOptions` after validation. */
@@ -139,7 +170,13 @@ export type ResolvedOptions = ResolvedSendOptions & {
   readonly ownsWatchLog: boolean;
   readonly identify: IdentifyViewer | undefined;
   readonly trustProxy: readonly string[];
+  readonly openFileCache: OpenFileCacheOptions | undefined;
+  /** The signed-link verifier, when `signed` is on. */
+  readonly signed: UrlVerifier | undefined;
 };
+
+/** 1 MiB reads take one connection from ~0.5 to over 1 GB/s (FACTS); the budget bounds their memory. */
+export const DEFAULT_MAX_READ_SIZE: number = 1024 * 1024;
 
 /** Where `watchLog: true` writes. */
 export const DEFAULT_WATCH_LOG_PATH = 'watch.db';
@@ -149,7 +186,7 @@ export const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 
 /** Revalidate every time (cheap with our validators); shared caches may keep public files. */
 export const PUBLIC_CACHE_CONTROL = 'public, max-age=0, must-revalidate';
-/** With permission checks, a shared cache must not hand a protected file to someone else. */
+/** With permission checks or signed links, a shared cache must not hand a protected file to someone else. */
 export const PRIVATE_CACHE_CONTROL = 'private, max-age=0, must-revalidate';
 
 /**
@@ -164,6 +201,8 @@ export function resolveSendOptions(
   const { maxChunkSize, chunkSize = DEFAULT_CHUNK_SIZE, cacheControl, mediaTypes, onError, sendTimeoutMs } = options;
   if (maxChunkSize !== undefined) checkInteger('maxChunkSize', maxChunkSize, 1);
   checkInteger('chunkSize', chunkSize, 1024);
+  const { maxReadSize = Math.max(chunkSize, DEFAULT_MAX_READ_SIZE) } = options;
+  checkInteger('maxReadSize', maxReadSize, chunkSize);
   if (cacheControl !== undefined && cacheControl !== false) checkHeaderValue('cacheControl', cacheControl);
   if (mediaTypes !== undefined) {
     if (mediaTypes === null || typeof mediaTypes !== 'object') throw new TypeError('options.mediaTypes must be an object');
@@ -176,11 +215,13 @@ export function resolveSendOptions(
   return Object.freeze({
     maxChunkSize,
     chunkSize,
+    maxReadSize,
     cacheControl: cacheControl === false ? undefined : (cacheControl ?? defaultCacheControl),
     rangeParser: new RangeParser({ maxRanges: options.maxRanges === undefined ? DEFAULT_MAX_RANGES : options.maxRanges }),
     mediaTypeFor: createMediaTypeLookup(mediaTypes),
     onError,
     sendTimeoutMs: sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
+    rate: resolveRate(options.rate, 'options.rate'),
   });
 }
 
@@ -226,7 +267,12 @@ export function resolveOptions(options: StreamHandlerOptions): ResolvedOptions {
   if (typeof watchLog !== 'boolean' && typeof watchLog !== 'string' && !(watchLog instanceof WatchLog)) {
     throw new TypeError('options.watchLog must be true, a database path or a WatchLog');
   }
-  const defaultCacheControl = permissions.length > 0 ? PRIVATE_CACHE_CONTROL : PUBLIC_CACHE_CONTROL;
+  const signed = options.signed === undefined ? undefined : resolveSigned(options.signed, 'options.signed');
+  if (signed !== undefined && mode === 'query' && SIGNATURE_PARAMS.includes(param)) {
+    throw new TypeError(`options.param must not be a signature parameter (${SIGNATURE_PARAMS.join(', ')}) with signed links, got '${param}'`);
+  }
+  const defaultCacheControl =
+    permissions.length > 0 || signed !== undefined ? PRIVATE_CACHE_CONTROL : PUBLIC_CACHE_CONTROL;
   const send = resolveSendOptions(options, defaultCacheControl);
   return Object.freeze({
     ...send,
@@ -242,6 +288,8 @@ export function resolveOptions(options: StreamHandlerOptions): ResolvedOptions {
     ownsWatchLog: watchLog === true || typeof watchLog === 'string',
     identify,
     trustProxy: Object.freeze([...trustProxy]),
+    openFileCache: resolveOpenFileCache(options.openFileCache),
+    signed,
   });
 }
 
@@ -258,6 +306,17 @@ function openWatchLog(
     onError?.(err);
     return undefined;
   });
+}
+
+function resolveOpenFileCache(option: false | Partial<OpenFileCacheOptions> | undefined): OpenFileCacheOptions | undefined {
+  if (option === false) return undefined;
+  if (option !== undefined && (option === null || typeof option !== 'object')) {
+    throw new TypeError('options.openFileCache must be false or { maxFiles?, inactiveMs? }');
+  }
+  const { maxFiles = DEFAULT_OPEN_FILE_CACHE.maxFiles, inactiveMs = DEFAULT_OPEN_FILE_CACHE.inactiveMs } = option ?? {};
+  checkInteger('openFileCache.maxFiles', maxFiles, 1);
+  checkInteger('openFileCache.inactiveMs', inactiveMs, 1);
+  return Object.freeze({ maxFiles, inactiveMs });
 }
 
 function checkInteger(name: string, value: unknown, min: number): void {

@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { constants, type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { debuglog } from 'node:util';
 import { statusForFsError } from './errors.ts';
 import { etagFor } from './etag.ts';
-import { fileIterator } from './file-iterator.ts';
+import { readChunk } from './file-iterator.ts';
+import { READ_FLAGS } from './open-confined.ts';
+import type { OpenFile } from './open-file-cache.ts';
+import { Pacer } from './rate-limit.ts';
 import type { ResolvedSendOptions, StreamRequest, ResponseSink } from './options.ts';
 import { evaluatePreconditions, httpDate, isRangeAllowed, type Validators } from './preconditions.ts';
 import type { ByteRange, RangeResult } from './range.ts';
@@ -12,8 +15,6 @@ import { NOSNIFF, destroyResponse, reportError, sendStatus } from './responses.t
 
 const debug = debuglog('sage-stream');
 
-/** O_NONBLOCK: opening a FIFO must not park a thread-pool thread until a writer shows up. */
-export const READ_FLAGS: number = constants.O_RDONLY | constants.O_NONBLOCK;
 
 /** What happened to one response: enough to log who watched what. */
 export type StreamOutcome = {
@@ -52,11 +53,8 @@ function isDestroyed(res: ResponseSink): boolean {
 /** The file `openAndServe` opens, and what to do when it is not there or not allowed. */
 export type OpenTarget = {
   readonly path: string;
-  readonly flags: number;
-  /** The name its media type is looked up by. */
+  /** The name its media type is looked up by (and `rate` is given). */
   readonly fileName: string;
-  /** Checked on the opened handle before anything is read or sent; false → 403. */
-  readonly verify?: ((handle: FileHandle) => Promise<boolean>) | undefined;
   /** Answers the 404 case (middleware passes it on instead). */
   readonly notFound?: (() => StreamOutcome | undefined) | undefined;
   /**
@@ -80,10 +78,11 @@ export async function openAndServe(
   const notFound = target.notFound ?? (() => answer(req, res, 404));
   let handle: FileHandle | undefined;
   try {
-    handle = await open(target.path, target.flags);
-    if (target.verify !== undefined && !(await target.verify(handle))) return answer(req, res, 403);
+    handle = await open(target.path, READ_FLAGS);
+    const stats = await handle.stat({ bigint: true });
+    if (!stats.isFile()) return notFound(); // a directory, FIFO or device: nothing to stream
     if (connection.closed) return undefined; // the client left while we were opening
-    return await serveOpenFile(req, res, connection, handle, target.fileName, options, notFound, target.admit);
+    return await serveOpenFile(req, res, connection, { handle, stats }, target.fileName, options, target.admit);
   } catch (err) {
     return answerFsError(req, res, err, options, notFound);
   } finally {
@@ -108,29 +107,26 @@ export function answerFsError(
 }
 
 /**
- * Answers a GET or HEAD with an open file: validators, conditional requests (RFC 9110 §13.2.2),
- * ranges (§14) and the body, honouring backpressure and stopping as soon as the client leaves.
- *
- * The caller owns `handle` and closes it once the returned promise settles. It rejects only when
- * `stat` fails, before anything was sent (`openAndServe` answers that).
+ * Answers a GET or HEAD with an open regular file: validators, conditional requests (RFC 9110
+ * §13.2.2), ranges (§14) and the body, honouring backpressure and stopping as soon as the client
+ * leaves. Resolves, never rejects; the caller closes the file once it has.
  */
 export async function serveOpenFile(
   req: StreamRequest,
   res: ResponseSink,
   connection: Connection,
-  handle: FileHandle,
+  file: OpenFile,
   fileName: string,
   options: ResolvedSendOptions,
-  notFound: () => StreamOutcome | undefined = () => answer(req, res, 404),
   admit?: OpenTarget['admit'],
-): Promise<StreamOutcome | undefined> {
-  const stats = await handle.stat({ bigint: true });
-  if (!stats.isFile()) return notFound(); // a directory, FIFO or device: nothing to stream
+): Promise<StreamOutcome> {
+  const { handle, stats } = file;
   const size = Number(stats.size);
   const validators = validatorsFor(stats);
   const { headers } = req;
+  // The refusal depends on this request (its link), not on the file: no cache may keep it.
   const refusal = admit?.(validators);
-  if (refusal !== undefined) return answer(req, res, refusal);
+  if (refusal !== undefined) return answer(req, res, refusal, ['Cache-Control', 'no-store']);
 
   // §13.2.2: preconditions first, decided from metadata alone (the body is never read).
   const precondition = evaluatePreconditions(
@@ -168,7 +164,7 @@ export async function serveOpenFile(
     case 'absent':
     case 'ignored':
       res.writeHead(200, ['Content-Type', contentType, 'Content-Length', String(size), ...fileHeaders]);
-      return sendBody(req, res, connection, handle, 200, size, [{ start: 0, end: size - 1 }], [], options);
+      return sendBody(req, res, connection, handle, fileName, 200, size, [{ start: 0, end: size - 1 }], [], options);
     case 'unsatisfiable':
       return answer(req, res, 416, ['Content-Range', `bytes */${size}`, 'Accept-Ranges', 'bytes']);
     case 'partial': {
@@ -181,7 +177,7 @@ export async function serveOpenFile(
           'Content-Range', `bytes ${start}-${end}/${size}`,
           ...fileHeaders,
         ]);
-        return sendBody(req, res, connection, handle, 206, size, ranges, [], options);
+        return sendBody(req, res, connection, handle, fileName, 206, size, ranges, [], options);
       }
       const multipart = layoutMultipart(ranges, size, contentType);
       res.writeHead(206, [
@@ -189,7 +185,7 @@ export async function serveOpenFile(
         'Content-Length', String(multipart.length),
         ...fileHeaders,
       ]);
-      return sendBody(req, res, connection, handle, 206, size, ranges, multipart.framing, options);
+      return sendBody(req, res, connection, handle, fileName, 206, size, ranges, multipart.framing, options);
     }
     default:
       return assertNever(range);
@@ -284,6 +280,7 @@ async function sendBody(
   res: ResponseSink,
   connection: Connection,
   handle: FileHandle,
+  fileName: string,
   status: 200 | 206,
   size: number,
   ranges: readonly ByteRange[],
@@ -295,17 +292,29 @@ async function sendBody(
     res.end();
     return outcome(status, 0, false, size, served);
   }
+  const reads = new ReadSizer(res, options.chunkSize, options.maxReadSize);
+  const rate = options.rate?.(req, fileName);
+  const pacer = rate === undefined ? undefined : new Pacer(rate);
   let bytesSent = 0;
   try {
     for (let i = 0; i < ranges.length; i++) {
       const { start, end } = ranges[i]!;
       const head = framing[i];
       if (head !== undefined && !(await write(res, connection, head, options.sendTimeoutMs))) break;
-      const chunks = fileIterator(handle, { offset: start, length: end - start + 1, chunkSize: options.chunkSize });
-      for await (const chunk of chunks) {
-        if (connection.closed) break; // leaving the loop closes the iterator: no further reads
+      for (let position = start; position <= end && !connection.closed; ) {
+        if (pacer !== undefined) {
+          const delayMs = pacer.delayMs(bytesSent, performance.now());
+          if (delayMs > 0 && !(await paused(delayMs, res, connection))) break;
+        }
+        const wanted = Math.min(end - position + 1, pacer?.chunkLimit(bytesSent) ?? Infinity);
+        const chunk = await readChunk(handle, position, reads.next(wanted));
+        if (connection.closed) break;
+        position += chunk.length;
         bytesSent += chunk.length;
-        if (!(await write(res, connection, chunk, options.sendTimeoutMs))) break;
+        if (res.write(chunk, reads.written())) continue;
+        const waitStartMs = performance.now();
+        if (!(await drained(res, connection, options.sendTimeoutMs))) break;
+        reads.adapt(performance.now() - waitStartMs);
       }
       if (connection.closed) break;
     }
@@ -328,12 +337,99 @@ async function sendBody(
 }
 
 /**
+ * Memory that reads larger than `chunkSize` may pin in this process at once: bytes read and
+ * handed to `res.write` whose write has not completed. A slow client backs up with whatever chunk
+ * it was sent last, so without a bound, 200 clients that slow down after a fast start would pin
+ * 200 large chunks.
+ */
+export const LARGE_READ_BUDGET: number = 32 * 1024 * 1024;
+let largeReadBytesPinned = 0;
+
+/** A client whose socket drains a chunk within this is keeping up; one that takes longer is not. */
+const PROMPT_DRAIN_MS = 20;
+
+/**
+ * Picks each read's size from the client's pace (FACTS: read size is the throughput knob, and
+ * memory its price): it doubles from `chunkSize` up to `maxReadSize` while the socket drains each
+ * chunk promptly, falls back to `chunkSize` as soon as one waits, and stays there while the
+ * process-wide budget for large reads is spent. (`res.write` returning true is no signal: it is
+ * false for any chunk above the socket's 16 KiB high-water mark, however fast the client.)
+ */
+class ReadSizer {
+  readonly #min: number;
+  readonly #max: number;
+  #size: number;
+  #pinned = 0; // this response's share of largeReadBytesPinned
+  #lastPinned = 0; // what the last read pinned, until its write completes
+
+  constructor(res: ResponseSink, min: number, max: number) {
+    this.#min = min;
+    this.#max = max;
+    this.#size = min;
+    // 'close' comes after the last write callback, or instead of it when the client left.
+    if (max > min) res.once('close', () => this.#unpin(this.#pinned));
+  }
+
+  /** How many bytes to read next, `remaining` being what is left of the range. */
+  next(remaining: number): number {
+    const size = Math.min(remaining, this.#size);
+    this.#lastPinned = 0;
+    if (size <= this.#min) return size;
+    if (largeReadBytesPinned + size > LARGE_READ_BUDGET) return Math.min(remaining, this.#min);
+    largeReadBytesPinned += size;
+    this.#pinned += size;
+    this.#lastPinned = size;
+    return size;
+  }
+
+  /** The write callback for the chunk last read: it unpins the chunk once written. */
+  written(): ((err?: Error | null) => void) | undefined {
+    const pinned = this.#lastPinned;
+    return pinned === 0 ? undefined : () => this.#unpin(pinned);
+  }
+
+  /** Grows while the socket keeps up, shrinks when a chunk took long to drain. */
+  adapt(drainMs: number): void {
+    this.#size = drainMs < PROMPT_DRAIN_MS ? Math.min(this.#size * 2, this.#max) : this.#min;
+  }
+
+  #unpin(length: number): void {
+    const unpinned = Math.min(length, this.#pinned);
+    this.#pinned -= unpinned;
+    largeReadBytesPinned -= unpinned;
+  }
+}
+
+/** Waits `ms` (pacing); resolves false at once if the client goes meanwhile. */
+function paused(ms: number, res: ResponseSink, connection: Connection): Promise<boolean> {
+  if (connection.closed) return Promise.resolve(false);
+  return new Promise<boolean>((resolve) => {
+    const onClose = (): void => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      res.off('close', onClose);
+      resolve(true);
+    }, ms);
+    res.on('close', onClose);
+  });
+}
+
+/**
  * Writes one chunk; resolves false when the client has gone (now or while waiting to drain).
- * A client that reads nothing for `timeoutMs` is cut off, so it cannot pin a file forever.
  */
 async function write(res: ResponseSink, connection: Connection, chunk: Buffer, timeoutMs: number): Promise<boolean> {
   if (connection.closed) return false;
-  if (res.write(chunk)) return true;
+  return res.write(chunk) || drained(res, connection, timeoutMs);
+}
+
+/**
+ * Waits for a backed-up response to drain; resolves false when the client has gone instead.
+ * A client that reads nothing for `timeoutMs` is cut off, so it cannot pin a file forever.
+ */
+function drained(res: ResponseSink, connection: Connection, timeoutMs: number): Promise<boolean> {
+  if (connection.closed) return Promise.resolve(false);
   return new Promise<boolean>((resolve) => {
     const done = (drained: boolean) => () => {
       clearTimeout(timer);

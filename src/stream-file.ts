@@ -1,6 +1,5 @@
-import { basename } from 'node:path';
 import { resolveSendOptions, type ResolvedSendOptions, type SendOptions, type StreamRequest, type StreamResponse } from './options.ts';
-import { READ_FLAGS, answer, openAndServe, watchConnection, type StreamOutcome } from './serve-file.ts';
+import { answer, openAndServe, watchConnection, type StreamOutcome } from './serve-file.ts';
 
 // Options objects are usually module constants: validate each one once, not per request.
 const resolvedCache = new WeakMap<SendOptions, ResolvedSendOptions>();
@@ -34,7 +33,6 @@ export async function streamFile(
     resolvedCache.set(options, resolved);
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') return answer(req, res, 405, ['Allow', 'GET, HEAD']);
-  const target = { path: absolutePath, flags: READ_FLAGS, fileName: basename(absolutePath) };
-  const served = await openAndServe(req, res, connection, target, resolved);
+  const served = await openAndServe(req, res, connection, { path: absolutePath, fileName: absolutePath }, resolved);
   return served ?? { status: 0, bytesSent: 0, aborted: true, size: undefined, ranges: undefined };
 }

@@ -10,13 +10,16 @@ import {
   DEFAULT_PREFIX,
   SAMPLE_DIR,
   parseCli,
+  parseDuration,
   parseSize,
   startServer,
+  startupLines,
   type CliCommand,
   type RunningServer,
   type ServeConfig,
 } from '../src/cli.ts';
 import { DEMO_PAGE_CSP } from '../src/demo-page.ts';
+import { createUrlVerifier, readSignedLink, type SignUrlOptions } from '../src/signed-url.ts';
 import { WatchLog } from '../src/watch-log.ts';
 import { createFixtures, pattern } from './helpers/fixtures.ts';
 import { receive, type Received } from './helpers/server.ts';
@@ -25,6 +28,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'src', 'cli.ts');
 const SAMPLE = readFileSync(join(ROOT, 'sample', 'sample.mp4'));
 const BIG_SIZE = 64 * 1024 * 1024; // more than loopback socket buffers hold, so a stalled client stalls the server
+const SIGNING_SECRET = 'cli-test-signing-secret-0123456789abcdef';
+const OLD_SIGNING_SECRET = 'cli-test-old-signing-secret-0123456789ab';
 
 describe('parseSize', () => {
   const cases: ReadonlyArray<{ text: string; want: number | undefined }> = [
@@ -51,9 +56,36 @@ describe('parseSize', () => {
   for (const { text, want } of cases) it(`${JSON.stringify(text)} → ${want}`, () => assert.equal(parseSize(text), want));
 });
 
+describe('parseDuration', () => {
+  const cases: ReadonlyArray<{ text: string; want: number | undefined }> = [
+    { text: '3600', want: 3600 },
+    { text: '90s', want: 90 },
+    { text: '45m', want: 2700 },
+    { text: '2h', want: 7200 },
+    { text: '7d', want: 604_800 },
+    { text: '1', want: 1 },
+    { text: '0', want: undefined },
+    { text: '0h', want: undefined },
+    { text: '', want: undefined },
+    { text: 'h', want: undefined },
+    { text: '1.5h', want: undefined },
+    { text: '2H', want: undefined },
+    { text: '-5', want: undefined },
+    { text: '2 h', want: undefined },
+    { text: '1w', want: undefined },
+    { text: '99999999999999999999d', want: undefined },
+  ];
+  for (const { text, want } of cases) it(`${JSON.stringify(text)} → ${want}`, () => assert.equal(parseDuration(text), want));
+});
+
 describe('parseCli', () => {
   const fixtures = createFixtures('sage-stream-cli-args-');
-  before(() => fixtures.write('file.mp4', 'x'));
+  before(() => {
+    fixtures.write('file.mp4', 'x');
+    fixtures.write('secret.txt', `${SIGNING_SECRET}\n`);
+    fixtures.write('old-secret.txt', `  ${OLD_SIGNING_SECRET}\r\n`);
+    fixtures.write('short-secret.txt', 'too short\n');
+  });
   after(() => fixtures.remove());
   const cwd = fixtures.dir;
   const defaults: ServeConfig = {
@@ -64,11 +96,17 @@ describe('parseCli', () => {
     maxChunkSize: undefined,
     log: join(cwd, 'watch.db'),
     adminToken: undefined,
+    signingSecrets: [],
   };
   const serve = (config: Partial<ServeConfig>, workers?: number): CliCommand => ({
     kind: 'serve',
     config: { ...defaults, ...config },
     workers,
+  });
+  const sign = (path: string, options: Partial<SignUrlOptions>): CliCommand => ({
+    kind: 'sign',
+    path,
+    options: { secret: SIGNING_SECRET, mode: 'query', base: 'http://127.0.0.1:8000/api/stream', ...options },
   });
   const cases: ReadonlyArray<{ args: string[]; env?: Record<string, string>; want: CliCommand | RegExp }> = [
     { args: ['--help'], want: { kind: 'help' } },
@@ -87,8 +125,68 @@ describe('parseCli', () => {
     { args: ['serve'], env: { SAGE_STREAM_ADMIN_TOKEN: 'from-env' }, want: serve({ adminToken: 'from-env' }) },
     { args: ['serve', '--admin-token', 'flag'], env: { SAGE_STREAM_ADMIN_TOKEN: 'env' }, want: serve({ adminToken: 'flag' }) },
     { args: ['serve', '--workers', '2'], want: serve({}, 2) },
+    { args: ['serve', '--signing-secret-file', 'secret.txt'], want: serve({ signingSecrets: [SIGNING_SECRET] }) },
+    {
+      args: ['serve', '--signing-secret-file', 'secret.txt', '--signing-secret-file', 'old-secret.txt'],
+      want: serve({ signingSecrets: [SIGNING_SECRET, OLD_SIGNING_SECRET] }),
+    },
+    { args: ['serve'], env: { SAGE_STREAM_SIGNING_SECRET: SIGNING_SECRET }, want: serve({ signingSecrets: [SIGNING_SECRET] }) },
+    {
+      args: ['serve', '--signing-secret-file', 'old-secret.txt'],
+      env: { SAGE_STREAM_SIGNING_SECRET: SIGNING_SECRET },
+      want: serve({ signingSecrets: [OLD_SIGNING_SECRET] }),
+    },
+    { args: ['serve'], env: { SAGE_STREAM_SIGNING_SECRET: '' }, want: serve({}) },
+    { args: ['serve', '--signing-secret-file', 'short-secret.txt'], want: /^--signing-secret-file .*short-secret\.txt: a signing secret must be at least 32 bytes, got 9$/ },
+    { args: ['serve', '--signing-secret-file', 'missing.txt'], want: /^--signing-secret-file: cannot read .*missing\.txt \(ENOENT\)$/ },
+    { args: ['serve'], env: { SAGE_STREAM_SIGNING_SECRET: 'short' }, want: /^SAGE_STREAM_SIGNING_SECRET: a signing secret must be at least 32 bytes, got 5$/ },
+    { args: ['serve', '--expires-in', '2h'], want: /^--expires-in is not an option of serve$/ },
+    { args: ['sign', 'a.mp4', '--port', '80', '--expires-in', '60', '--secret-file', 'secret.txt'], want: /^--port is not an option of sign$/ },
+    {
+      args: ['sign', 'movies/a b.mp4', '--expires-in', '2h', '--secret-file', 'secret.txt'],
+      want: sign('movies/a b.mp4', { expiresIn: 7200 }),
+    },
+    {
+      args: ['sign', 'a.mp4', '--expires-in', '90'],
+      env: { SAGE_STREAM_SIGNING_SECRET: SIGNING_SECRET },
+      want: sign('a.mp4', { expiresIn: 90 }),
+    },
+    {
+      args: ['sign', 'a.mp4', '--expires-at', '2999-01-01T00:00:00Z', '--secret-file', 'old-secret.txt'],
+      env: { SAGE_STREAM_SIGNING_SECRET: SIGNING_SECRET },
+      want: sign('a.mp4', { expiresAt: new Date('2999-01-01T00:00:00Z'), secret: OLD_SIGNING_SECRET }),
+    },
+    {
+      args: ['sign', 'a.mp4', '--expires-in', '1d', '--secret-file', 'secret.txt', '--bind-ip', '203.0.113.7', '--bind-user', 'alice'],
+      want: sign('a.mp4', { expiresIn: 86_400, bind: { ip: '203.0.113.7', user: 'alice' } }),
+    },
+    {
+      args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--mode', 'path'],
+      want: sign('a.mp4', { expiresIn: 60, mode: 'path', base: 'http://127.0.0.1:8000/videos' }),
+    },
+    {
+      args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--base', '/stream'],
+      want: sign('a.mp4', { expiresIn: 60, base: '/stream' }),
+    },
+    { args: ['sign', '--help'], want: { kind: 'help' } },
+    { args: ['sign'], want: /^missing file: sage-stream sign <file>/ },
+    { args: ['sign', 'a.mp4', 'b.mp4', '--expires-in', '60'], want: /^unexpected argument 'b\.mp4': sign takes one file$/ },
+    { args: ['sign', 'a.mp4', '--secret-file', 'secret.txt'], want: /^give either --expires-in or --expires-at$/ },
+    { args: ['sign', 'a.mp4', '--secret-file', 'secret.txt', '--expires-in', '1h', '--expires-at', '2999-01-01'], want: /^give either --expires-in or --expires-at$/ },
+    { args: ['sign', 'a.mp4', '--secret-file', 'secret.txt', '--expires-in', '2 weeks'], want: /^--expires-in must be a duration like 3600, 90s, 45m, 2h or 7d, got '2 weeks'$/ },
+    { args: ['sign', 'a.mp4', '--secret-file', 'secret.txt', '--expires-in', '0'], want: /^--expires-in must be a duration/ },
+    { args: ['sign', 'a.mp4', '--secret-file', 'secret.txt', '--expires-at', 'tomorrow'], want: /^--expires-at must be an ISO 8601 date/ },
+    { args: ['sign', 'a.mp4', '--secret-file', 'secret.txt', '--expires-at', '2001-01-01T00:00:00Z'], want: /^--expires-at must be in the future/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60'], want: /^give --secret-file <file> or set SAGE_STREAM_SIGNING_SECRET$/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'short-secret.txt'], want: /^--secret-file .*: a signing secret must be at least 32 bytes, got 9$/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'nope.txt'], want: /^--secret-file: cannot read .*nope\.txt \(ENOENT\)$/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--bind-ip', 'localhost'], want: /^--bind-ip must be an IP address, got 'localhost'$/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--bind-user', ''], want: /^--bind-user must not be empty$/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--mode', 'hash'], want: /^--mode must be 'query' or 'path', got 'hash'$/ },
+    { args: ['sign', '../etc/passwd', '--expires-in', '60', '--secret-file', 'secret.txt'], want: /^path must name a file below root \(no '\.\.' segment, NUL or backslash\), got "\.\.\/etc\/passwd"$/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--mode', 'path', '--base', '/v?x'], want: /^--base must not carry a query/ },
     { args: [], want: /^missing command/ },
-    { args: ['start'], want: /^unknown command 'start'/ },
+    { args: ['start'], want: /^unknown command 'start' \(the commands are 'serve' and 'sign'\)$/ },
     { args: ['serve', 'a', 'b'], want: /^unexpected argument 'b'/ },
     { args: ['serve', '--bogus'], want: /^unknown option '--bogus'$/ },
     { args: ['serve', '-x'], want: /^unknown option '-x'$/ },
@@ -119,7 +217,7 @@ describe('parseCli', () => {
     { args: ['serve', 'file.mp4/x'], want: /^folder not found: / },
   ];
   for (const { args, env = {}, want } of cases) {
-    it(`${args.join(' ') || '(nothing)'}${Object.keys(env).length > 0 ? ' with env' : ''}`, () => {
+    it(`${args.join(' ') || '(nothing)'}${Object.keys(env).length > 0 ? ` with ${Object.keys(env).join(', ')}` : ''}`, () => {
       const got = parseCli(args, cwd, env);
       if (want instanceof RegExp) {
         assert.equal(got.kind, 'error');
@@ -247,6 +345,31 @@ describe('startServer (in-process)', () => {
     await assert.rejects(startServer({ dir: fixtures.dir, port: server.port }), { code: 'EADDRINUSE' });
   });
 
+  it('signingSecrets: stream routes serve signed links only, the demo page is off, startup links are signed', async () => {
+    const signed = await startServer({ dir: fixtures.dir, port: 0, signingSecrets: [SIGNING_SECRET] });
+    try {
+      assert.equal((await get(signed.url)).status, 404);
+      assert.equal((await get(`${signed.url}api/stream?path=clip.mp4`)).status, 403);
+      assert.equal((await get(`${signed.url}videos/clip.mp4`)).status, 403);
+      const lines = await startupLines(signed.url, signed.config);
+      assert.equal(lines[1], 'page    off (signed links only: sage-stream sign <file>)');
+      const first = '<script>alert(1)</script>.mp4'; // the first file listed (its contents: 'x')
+      const verifier = createUrlVerifier({ secrets: [SIGNING_SECRET] });
+      for (const [name, line] of [['stream', lines[2]], ['videos', lines[3]]] as const) {
+        const url = new RegExp(`^${name} +(\\S+) \\(signed, valid 1 h\\)$`).exec(line ?? '')?.[1] ?? '';
+        const link = readSignedLink(url);
+        assert.ok(typeof link === 'object', line);
+        assert.ok(Math.abs(link.expires - (Date.now() / 1000 + 3600)) < 5, 'an hour from now');
+        assert.equal(verifier.check(url, first), 'valid');
+        const got = await get(url);
+        assert.equal(got.status, 200, url);
+        assert.equal(got.body.toString(), 'x');
+      }
+    } finally {
+      await signed.close();
+    }
+  });
+
   it('close() ends idle keep-alive connections at once and is idempotent', async () => {
     const other = await startServer({ dir: fixtures.dir, port: 0 });
     const agent = new http.Agent({ keepAlive: true });
@@ -269,11 +392,11 @@ type Cli = {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 };
 
-function spawnCli(args: readonly string[]): Cli {
+function spawnCli(args: readonly string[], env: Record<string, string> = {}): Cli {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SAGE_STREAM_ADMIN_TOKEN: '' },
+    env: { ...process.env, SAGE_STREAM_ADMIN_TOKEN: '', SAGE_STREAM_SIGNING_SECRET: '', ...env },
   });
   let stdout = '';
   let stderr = '';
@@ -286,8 +409,11 @@ function spawnCli(args: readonly string[]): Cli {
 }
 
 /** Runs the CLI to completion (for --help and errors). */
-async function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = spawnCli(args);
+async function runCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cli = spawnCli(args, env);
   const { code } = await cli.exited;
   return { code, stdout: cli.stdout(), stderr: cli.stderr() };
 }
@@ -348,7 +474,9 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
     const { code, stdout, stderr } = await runCli(['--help']);
     assert.equal(code, 0);
     assert.match(stdout, /^Usage: sage-stream serve \[dir\] \[options\]/);
-    for (const flag of ['--port', '--host', '--log', '--no-log', '--max-chunk', '--prefix', '--admin-token', '--workers']) {
+    assert.match(stdout, /^ {7}sage-stream sign <file> --expires-in <duration> \[options\]$/m);
+    const flags = ['--port', '--host', '--log', '--no-log', '--max-chunk', '--prefix', '--admin-token', '--workers', '--signing-secret-file'];
+    for (const flag of [...flags, '--expires-in', '--expires-at', '--secret-file', '--bind-ip', '--bind-user', '--mode', '--base']) {
       assert.ok(stdout.includes(flag), `${flag} is not in the usage`);
     }
     assert.equal(stderr, '');
@@ -361,6 +489,7 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
     { args: ['serve', 'no-such-folder'], message: /folder not found: .*no-such-folder/ },
     { args: ['serve', 'package.json'], message: /not a folder: .*package\.json/ },
     { args: [], message: /missing command/ },
+    { args: ['sign', 'clip.mp4', '--expires-in', '1h'], message: /give --secret-file <file> or set SAGE_STREAM_SIGNING_SECRET/ },
   ];
   for (const { args, message } of errors) {
     it(`${args.join(' ') || '(nothing)'} → one line on stderr, exit 2`, async () => {
@@ -508,6 +637,39 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
     }
     assert.equal((await exitWithin(chosen, 3000)).code, 0);
     assert.equal((await exitWithin(made, 3000)).code, 0);
+  });
+
+  it('sign prints a URL that serve --signing-secret-file accepts; unsigned and tampered URLs get 403', async () => {
+    const secretFile = fixtures.write('signing.key', `${SIGNING_SECRET}\n`);
+    const cli = await serveCli([fixtures.dir, '--signing-secret-file', secretFile]);
+    try {
+      assert.equal(cli.lines.get('page'), 'off');
+      const base = cli.lines.get('stream')?.replace(/\?.*$/, '') ?? '';
+      assert.match(base, /^http:\/\/127\.0\.0\.1:\d+\/api\/stream$/);
+      const signed = await runCli(['sign', 'clip.mp4', '--expires-in', '2h', '--secret-file', secretFile, '--base', base]);
+      assert.equal(signed.code, 0, signed.stderr);
+      assert.equal(signed.stderr, '');
+      assert.match(signed.stdout, /^http:\/\/127\.0\.0\.1:\d+\/api\/stream\?path=clip\.mp4&expires=\d+&sig=[\w-]{43}\n$/);
+      const url = signed.stdout.trim();
+      const link = readSignedLink(url);
+      assert.ok(typeof link === 'object');
+      assert.ok(Math.abs(link.expires - (Date.now() / 1000 + 7200)) < 10, 'two hours from now');
+      const got = await get(url, { Range: 'bytes=100-199' });
+      assert.equal(got.status, 206);
+      assert.deepEqual(got.body, pattern(100, 199));
+      assert.equal((await get(`${base}?path=clip.mp4`)).status, 403);
+      assert.equal((await get(url.replace('clip.mp4', 'big.mp4'))).status, 403);
+      // The same secret from the environment, bound to the test client's address.
+      const fromEnv = await runCli(['sign', 'clip.mp4', '--expires-in', '60', '--base', base, '--bind-ip', '127.0.0.1'], {
+        SAGE_STREAM_SIGNING_SECRET: SIGNING_SECRET,
+      });
+      assert.equal(fromEnv.code, 0, fromEnv.stderr);
+      assert.match(fromEnv.stdout, /&bind=ip&sig=/);
+      assert.equal((await get(fromEnv.stdout.trim())).status, 200);
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    assert.equal((await exitWithin(cli, 3000)).code, 0);
   });
 
   it('a port in use: one line on stderr, exit 1', async () => {

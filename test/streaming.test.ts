@@ -56,15 +56,26 @@ function stalledClient(port: number, path: string): Promise<net.Socket> {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('disconnects and resources', () => {
-  it('200 requests aborted mid-body leave the open fd count at its baseline', async () => {
-    const server = await serve(createStreamHandler({ root }));
-    const baseline = await openFdCount();
-    for (let round = 0; round < 10; round++) {
-      await Promise.all(Array.from({ length: 20 }, () => abortAfterFirstChunk(server.port, '/?path=big.mp4')));
-    }
-    const after = await settle(openFdCount, baseline);
-    assert.ok(after <= baseline, `fds: baseline ${baseline}, after ${after}`);
-  });
+  for (const cached of [false, true]) {
+    const label = cached ? 'with the open-file cache' : 'openFileCache: false';
+    it(`200 requests aborted mid-body leave no descriptor behind (${label})`, async () => {
+      const handler = createStreamHandler({ root, openFileCache: cached ? {} : false });
+      const server = await serve(handler);
+      const name = `aborted-${cached ? 'cached' : 'uncached'}.mp4`; // its own: other tests' caches hold big.mp4
+      const file = fixtures.sparse(`root/${name}`, 1024 * MiB, []);
+      const baseline = await openFdCount();
+      for (let round = 0; round < 10; round++) {
+        await Promise.all(Array.from({ length: 20 }, () => abortAfterFirstChunk(server.port, `/?path=${name}`)));
+      }
+      if (cached) {
+        assert.equal(await settle(() => openFdsTo(file), 1), 1, 'one cached descriptor served all 200');
+        await handler.close(); // closes it, unless an aborted response never let go of it
+      }
+      assert.equal(await settle(() => openFdsTo(file), 0), 0);
+      const after = await settle(openFdCount, baseline);
+      assert.ok(after <= baseline, `fds: baseline ${baseline}, after ${after}`);
+    });
+  }
 
   it('a client that leaves while the permission check runs: no descriptor is left open', async () => {
     let release!: () => void;
@@ -102,13 +113,28 @@ describe('disconnects and resources', () => {
   });
 
   it('a client that reads nothing is cut after sendTimeoutMs, and its file is closed', async () => {
-    const server = await serve(createStreamHandler({ root, sendTimeoutMs: 1000 }));
-    const file = fixtures.path('root/big.mp4');
-    const sockets = await Promise.all(Array.from({ length: 5 }, () => stalledClient(server.port, '/?path=big.mp4')));
+    const server = await serve(createStreamHandler({ root, sendTimeoutMs: 1000, openFileCache: false }));
+    const file = fixtures.sparse('root/stalled-uncached.mp4', 1024 * MiB, []); // its own: other tests' caches hold big.mp4
+    const sockets = await Promise.all(Array.from({ length: 5 }, () => stalledClient(server.port, '/?path=stalled-uncached.mp4')));
     await sleep(400);
     assert.equal(await openFdsTo(file), 5, 'each stalled download holds the file meanwhile');
     // Still stalled, the clients keep their sockets; the server has cut its side and closed the files.
     assert.equal(await settle(() => openFdsTo(file), 0, 3000), 0);
+    for (const socket of sockets) socket.destroy();
+  });
+
+  it('with the open-file cache, stalled clients share one descriptor and let go of it when cut', async () => {
+    const handler = createStreamHandler({ root, sendTimeoutMs: 1000 });
+    const server = await serve(handler);
+    const file = fixtures.sparse('root/stalled-cached.mp4', 1024 * MiB, []);
+    const first = await stalledClient(server.port, '/?path=stalled-cached.mp4');
+    await sleep(100); // opened and cached: the next four find it (simultaneous first requests each open)
+    const sockets = [first, ...(await Promise.all(Array.from({ length: 4 }, () => stalledClient(server.port, '/?path=stalled-cached.mp4'))))];
+    await sleep(300);
+    assert.equal(await openFdsTo(file), 1, 'one descriptor for the 5 stalled downloads');
+    await sleep(1000); // past sendTimeoutMs: all 5 were cut
+    await handler.close(); // the descriptor closes only if no response still holds it
+    assert.equal(await settle(() => openFdsTo(file), 0, 1000), 0);
     for (const socket of sockets) socket.destroy();
   });
 
