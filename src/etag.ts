@@ -1,5 +1,5 @@
 /** What the validators are computed from: fs.Stats read with { bigint: true }. */
-export type FileIdentity = { readonly size: bigint; readonly mtimeNs: bigint; readonly ino: bigint };
+export type FileIdentity = { readonly size: bigint; readonly mtimeNs: bigint };
 
 /** How two entity-tags are compared (RFC 9110 §8.8.3.2). */
 export type Comparison = 'strong' | 'weak';
@@ -17,16 +17,18 @@ const OBS_TEXT_START = 0x80;
 const OBS_TEXT_END = 0xff;
 
 /**
- * Builds a strong entity-tag (RFC 9110 §8.8.3) from the file's size, mtime and inode.
+ * Builds a strong entity-tag (RFC 9110 §8.8.3) from the file's size and mtime.
  *
- * Full nanosecond mtime means a rewrite within the same second still changes the tag, and the
- * inode catches a file replaced by rename with the same size and time. Parts are base 36
- * (`0-9a-z`, all etagc) joined by '-'; size and inode are never negative, so the only other '-'
- * is a pre-1970 mtime's sign and the tag stays unambiguous. A strong tag is sound here because
- * the bytes served are exactly the file's bytes (no content coding), which §8.8.1 requires.
+ * Full nanosecond mtime means a rewrite within the same second still changes the tag. The inode
+ * is left out on purpose (as Apache 2.4 and nginx do): copies of a file on several machines
+ * (`rsync -a`, `cp -p`) then share one tag, so a cache in front of them can revalidate against
+ * any of them and join slices fetched from different ones (pinned by test/proxy-cache.test.ts).
+ * Parts are base 36 (`0-9a-z`, all etagc) joined by '-'; size is never negative, so a second '-'
+ * can only be a pre-1970 mtime's sign and the tag stays unambiguous. A strong tag is sound here
+ * because the bytes served are exactly the file's bytes (no content coding), which §8.8.1 requires.
  */
 export function etagFor(file: FileIdentity): string {
-  return `"${file.size.toString(36)}-${file.mtimeNs.toString(36)}-${file.ino.toString(36)}"`;
+  return `"${file.size.toString(36)}-${file.mtimeNs.toString(36)}"`;
 }
 
 /**

@@ -203,7 +203,7 @@ function validatorsFor(stats: BigIntStats): Required<Validators> {
   const nowMs = Date.now();
   const lastModifiedMs = Math.min(Number(stats.mtimeMs), nowMs);
   return {
-    etag: etagFor({ size: stats.size, mtimeNs: stats.mtimeNs, ino: stats.ino }),
+    etag: etagFor(stats),
     lastModifiedMs,
     lastModifiedStrong: Math.floor(lastModifiedMs / 1000) < Math.floor(nowMs / 1000),
   };
