@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { DEMO_PAGE_HEADERS, renderDemoPage } from './demo-page.ts';
 import { createStreamHandler } from './handler.ts';
+import type { RateLimit } from './rate-limit.ts';
 import { listMedia } from './media-list.ts';
 import { WatchLog } from './watch-log.ts';
 import { createWatchLogHandler, tokenAuthorizer } from './watch-log-viewer.ts';
@@ -65,6 +66,8 @@ export type ServeOptions = {
    * stream URL must be signed and the demo page, which would list every file, is off. Default: none.
    */
   readonly signingSecrets?: readonly (string | Buffer)[] | undefined;
+  /** Paces every response (the handler's `rate`). Default: unpaced. */
+  readonly rate?: RateLimit | undefined;
 };
 
 /** `ServeOptions` with the defaults filled in: what the server runs with. */
@@ -77,6 +80,7 @@ export type ServeConfig = {
   readonly log: string | false;
   readonly adminToken: string | undefined;
   readonly signingSecrets: readonly (string | Buffer)[];
+  readonly rate: RateLimit | undefined;
 };
 
 /** A listening server, as `startServer` resolves it. */
@@ -113,6 +117,9 @@ Options:
   --prefix <path>        URL prefix for path-mode streaming, for HLS/DASH (default ${DEFAULT_PREFIX})
   --max-chunk <size>     cap responses to open-ended ranges (bytes=N-) at this size:
                          bytes, or 512k, 8M, 1G (powers of 1024); default no cap
+  --rate <size>          pace each response at this many bytes a second, e.g. 2M
+                         (like nginx's limit_rate); default unpaced
+  --burst <size>         with --rate: send this much at full speed first (limit_rate_after)
   --log <file>           record plays in this SQLite file (default ${DEFAULT_LOG_FILE})
   --no-log               record nothing
   --admin-token <token>  token the admin log viewer asks for (or set ${ADMIN_TOKEN_ENV})
@@ -225,6 +232,17 @@ export function parseCli(
     }
   }
 
+  let rate: RateLimit | undefined;
+  if (values.rate !== undefined) {
+    const bytesPerSecond = parseSize(values.rate);
+    if (bytesPerSecond === undefined || bytesPerSecond < 1) return fail(`--rate must be a size per second like 512k or 2M, got '${values.rate}'`);
+    const burstBytes = values.burst === undefined ? 0 : parseSize(values.burst);
+    if (burstBytes === undefined) return fail(`--burst must be a size like 512k or 8M, got '${values.burst}'`);
+    rate = { bytesPerSecond, burstBytes };
+  } else if (values.burst !== undefined) {
+    return fail('--burst needs --rate');
+  }
+
   if (values.log !== undefined && values['no-log'] === true) return fail('give either --log <file> or --no-log, not both');
   if (values.log === '') return fail('--log must name a file');
   const log = values['no-log'] === true ? false : resolve(cwd, values.log ?? DEFAULT_LOG_FILE);
@@ -263,7 +281,7 @@ export function parseCli(
     return fail(code === 'ENOENT' || code === 'ENOTDIR' ? `folder not found: ${dir}` : `cannot read folder ${dir} (${code})`);
   }
 
-  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, adminToken, signingSecrets }, workers };
+  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, adminToken, signingSecrets, rate }, workers };
 }
 
 type ParsedValues = Exclude<ReturnType<typeof readArgs>, string>['values'];
@@ -347,6 +365,8 @@ const CLI_OPTIONS = {
   host: { type: 'string' },
   prefix: { type: 'string' },
   'max-chunk': { type: 'string' },
+  rate: { type: 'string' },
+  burst: { type: 'string' },
   log: { type: 'string' },
   'no-log': { type: 'boolean' },
   'admin-token': { type: 'string' },
@@ -363,7 +383,7 @@ const CLI_OPTIONS = {
 } as const;
 
 // Each command's own flags: given to the other command, they are an error, not silently ignored.
-const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'log', 'no-log', 'admin-token', 'workers', 'signing-secret-file'] as const;
+const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'rate', 'burst', 'log', 'no-log', 'admin-token', 'workers', 'signing-secret-file'] as const;
 const SIGN_ONLY = ['expires-in', 'expires-at', 'secret-file', 'bind-ip', 'bind-user', 'mode', 'base'] as const;
 
 // strict: an unknown flag, or a string flag without its value, throws; that becomes the message.
@@ -426,6 +446,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     // Never open to the world: without a token of yours, one nobody can guess (printed at start).
     adminToken: options.adminToken ?? (options.log ? newAdminToken() : undefined),
     signingSecrets: options.signingSecrets ?? [],
+    rate: options.rate,
   };
   if (config.prefix === '') throw new TypeError(`options.prefix must be a path below /, got ${JSON.stringify(options.prefix)}`);
   const onError = (err: unknown, req?: { readonly method?: string | undefined; readonly url?: string | undefined }): void => {
@@ -437,7 +458,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const watchLog = config.log === false ? undefined : await WatchLog.open(config.log, { onError });
   // With signing on, both stream routes serve signed links only (misuse, e.g. a short secret, throws).
   const signed = config.signingSecrets.length > 0 ? { secrets: config.signingSecrets } : undefined;
-  const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog, signed };
+  const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog, signed, rate: config.rate };
   const stream = createStreamHandler({ ...common, mode: 'query', param: 'path' });
   const files = createStreamHandler({ ...common, mode: 'path', prefix: config.prefix });
 

@@ -97,6 +97,7 @@ describe('parseCli', () => {
     log: join(cwd, 'watch.db'),
     adminToken: undefined,
     signingSecrets: [],
+    rate: undefined,
   };
   const serve = (config: Partial<ServeConfig>, workers?: number): CliCommand => ({
     kind: 'serve',
@@ -117,6 +118,12 @@ describe('parseCli', () => {
     { args: ['serve', cwd, '--port', '0', '--host', '::1'], want: serve({ dir: cwd, port: 0, host: '::1' }) },
     { args: ['serve', '--port=65535'], want: serve({ port: 65535 }) },
     { args: ['serve', '--max-chunk', '8M'], want: serve({ maxChunkSize: 8 * 1024 * 1024 }) },
+    { args: ['serve', '--rate', '2M'], want: serve({ rate: { bytesPerSecond: 2 * 1024 * 1024, burstBytes: 0 } }) },
+    { args: ['serve', '--rate', '512k', '--burst', '8M'], want: serve({ rate: { bytesPerSecond: 512 * 1024, burstBytes: 8 * 1024 * 1024 } }) },
+    { args: ['serve', '--rate', 'fast'], want: /^--rate must be a size per second like 512k or 2M, got 'fast'$/ },
+    { args: ['serve', '--rate', '0'], want: /^--rate must be a size per second/ },
+    { args: ['serve', '--rate', '1M', '--burst', 'lots'], want: /^--burst must be a size/ },
+    { args: ['serve', '--burst', '1M'], want: /^--burst needs --rate$/ },
     { args: ['serve', '--prefix', '/media/'], want: serve({ prefix: '/media' }) },
     { args: ['serve', '--prefix', '/a/b'], want: serve({ prefix: '/a/b' }) },
     { args: ['serve', '--log', 'plays.db'], want: serve({ log: join(cwd, 'plays.db') }) },
