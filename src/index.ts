@@ -46,5 +46,5 @@ export {
   type Binding,
   type BoundValues,
 } from './signed-url.ts';
-export { OpenFileCache, DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from './open-file-cache.ts';
+export { DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from './open-file-cache.ts';
 export type { RateLimit, RateOption } from './rate-limit.ts';
