@@ -93,7 +93,7 @@ function endOfPathname(url: string): number {
 }
 
 /** application/x-www-form-urlencoded decoding ('+' is a space), or undefined for a bad escape. */
-function decodeFormComponent(text: string): string | undefined {
+export function decodeFormComponent(text: string): string | undefined {
   if (text.indexOf('%') === -1 && text.indexOf('+') === -1) return text;
   try {
     return decodeURIComponent(text.replaceAll('+', ' '));

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { strongMatch } from './etag.ts';
 import type { StreamRequest } from './options.ts';
 import type { Validators } from './preconditions.ts';
-import { requestedPath } from './resolve-path.ts';
+import { decodeFormComponent, requestedPath } from './resolve-path.ts';
 import { clientIp, type IdentifyViewer } from './watch-request.ts';
 
 /**
@@ -418,12 +418,3 @@ function canonicalIp(ip: string): string | undefined {
   }
 }
 
-/** application/x-www-form-urlencoded decoding ('+' is a space), or undefined for a bad escape. */
-function decodeFormComponent(text: string): string | undefined {
-  if (text.indexOf('%') === -1 && text.indexOf('+') === -1) return text;
-  try {
-    return decodeURIComponent(text.replaceAll('+', ' '));
-  } catch {
-    return undefined;
-  }
-}
