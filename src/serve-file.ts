@@ -301,17 +301,23 @@ async function sendBody(
       const { start, end } = ranges[i]!;
       const head = framing[i];
       if (head !== undefined && !(await write(res, connection, head, options.sendTimeoutMs))) break;
-      for (let position = start; position <= end && !connection.closed; ) {
+      let position = start; // the next byte to send
+      let ahead: PendingRead | undefined; // the next chunk, read while the last one drains
+      while (position <= end && !connection.closed) {
         if (pacer !== undefined) {
           const delayMs = pacer.delayMs(bytesSent, performance.now());
           if (delayMs > 0 && !(await paused(delayMs, res, connection))) break;
         }
-        const wanted = Math.min(end - position + 1, pacer?.chunkLimit(bytesSent) ?? Infinity);
-        const chunk = await readChunk(handle, position, reads.next(wanted));
+        const read = ahead ?? startRead(handle, position, reads.next(Math.min(end - position + 1, pacer?.chunkLimit(bytesSent) ?? Infinity)));
+        ahead = undefined;
+        const chunk = await read.chunk;
         if (connection.closed) break;
         position += chunk.length;
         bytesSent += chunk.length;
-        if (res.write(chunk, reads.written())) continue;
+        const flushed = res.write(chunk, reads.written(read.size));
+        // Never while paced: a paced response reads nothing before it is due.
+        if (pacer === undefined && position <= end) ahead = startRead(handle, position, reads.next(end - position + 1));
+        if (flushed) continue;
         const waitStartMs = performance.now();
         if (!(await drained(res, connection, options.sendTimeoutMs))) break;
         reads.adapt(performance.now() - waitStartMs);
@@ -334,6 +340,15 @@ async function sendBody(
   res.end();
   debug('%s %s → %d, %d bytes', req.method, req.url, status, bytesSent);
   return outcome(status, bytesSent, false, size, served);
+}
+
+/** A read in flight and the size it was asked for. */
+type PendingRead = { readonly size: number; readonly chunk: Promise<Buffer> };
+
+function startRead(handle: FileHandle, position: number, size: number): PendingRead {
+  const chunk = readChunk(handle, position, size);
+  chunk.catch(() => undefined); // awaited later, or dropped when the client left: never unhandled
+  return { size, chunk };
 }
 
 /**
@@ -360,12 +375,11 @@ class ReadSizer {
   readonly #max: number;
   #size: number;
   #pinned = 0; // this response's share of largeReadBytesPinned
-  #lastPinned = 0; // what the last read pinned, until its write completes
 
   constructor(res: ResponseSink, min: number, max: number) {
     this.#min = min;
     this.#max = max;
-    this.#size = min;
+    this.#size = Math.min(min * 4, max); // a 256 KiB seek is then one read
     // 'close' comes after the last write callback, or instead of it when the client left.
     if (max > min) res.once('close', () => this.#unpin(this.#pinned));
   }
@@ -373,19 +387,16 @@ class ReadSizer {
   /** How many bytes to read next, `remaining` being what is left of the range. */
   next(remaining: number): number {
     const size = Math.min(remaining, this.#size);
-    this.#lastPinned = 0;
     if (size <= this.#min) return size;
     if (largeReadBytesPinned + size > LARGE_READ_BUDGET) return Math.min(remaining, this.#min);
-    largeReadBytesPinned += size;
+    largeReadBytesPinned += size; // a read larger than `chunkSize` is always a pinned one
     this.#pinned += size;
-    this.#lastPinned = size;
     return size;
   }
 
-  /** The write callback for the chunk last read: it unpins the chunk once written. */
-  written(): ((err?: Error | null) => void) | undefined {
-    const pinned = this.#lastPinned;
-    return pinned === 0 ? undefined : () => this.#unpin(pinned);
+  /** The write callback for a chunk read with `size`: it unpins a large one once written. */
+  written(size: number): ((err?: Error | null) => void) | undefined {
+    return size > this.#min ? () => this.#unpin(size) : undefined;
   }
 
   /** Grows while the socket keeps up, shrinks when a chunk took long to drain. */
