@@ -62,13 +62,17 @@ export async function* fileIterator(
  * Reads up to `size` bytes at `position` into a fresh buffer (never one that is refilled later).
  * Throws `ERR_FILE_TRUNCATED` when the file ends at `position`: it was cut short meanwhile.
  */
-export async function readChunk(handle: FileHandle, position: number, size: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafeSlow(size);
+export function readChunk(handle: FileHandle, position: number, size: number): Promise<Buffer> {
+  return readChunkInto(handle, Buffer.allocUnsafeSlow(size), position, size);
+}
+
+/** `readChunk` into a buffer of at least `size` bytes that no write still holds. */
+export async function readChunkInto(handle: FileHandle, buffer: Buffer, position: number, size: number): Promise<Buffer> {
   const { bytesRead } = await handle.read(buffer, 0, size, position);
   if (bytesRead === 0) {
     throw new StreamError('ERR_FILE_TRUNCATED', 500, `file ended at byte ${position}, before the bytes expected`);
   }
-  return bytesRead === size ? buffer : buffer.subarray(0, bytesRead);
+  return bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
 }
 
 function checkNonNegativeInteger(name: string, value: number): void {

@@ -4,7 +4,9 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { debuglog } from 'node:util';
 import { statusForFsError } from './errors.ts';
 import { etagFor } from './etag.ts';
-import { readChunk } from './file-iterator.ts';
+import { ServerResponse } from 'node:http';
+import { BufferPool } from './buffer-pool.ts';
+import { readChunkInto } from './file-iterator.ts';
 import { READ_FLAGS } from './open-confined.ts';
 import type { OpenFile } from './open-file-cache.ts';
 import { Pacer } from './rate-limit.ts';
@@ -293,6 +295,9 @@ async function sendBody(
     return outcome(status, 0, false, size, served);
   }
   const reads = new ReadSizer(res, options.chunkSize, options.maxReadSize);
+  // node:http calls a write's callback once the socket is done with the buffer; for other
+  // responses (http2) that is not certain, so their buffers are never reused.
+  const pool = res instanceof ServerResponse ? BUFFER_POOL : undefined;
   const rate = options.rate?.(req, fileName);
   const pacer = rate === undefined ? undefined : new Pacer(rate);
   let bytesSent = 0;
@@ -308,15 +313,18 @@ async function sendBody(
           const delayMs = pacer.delayMs(bytesSent, performance.now());
           if (delayMs > 0 && !(await paused(delayMs, res, connection))) break;
         }
-        const read = ahead ?? startRead(handle, position, reads.next(Math.min(end - position + 1, pacer?.chunkLimit(bytesSent) ?? Infinity)));
+        const wanted = Math.min(end - position + 1, pacer?.chunkLimit(bytesSent) ?? Infinity);
+        const read = ahead ?? startRead(handle, position, reads.next(wanted), pool);
         ahead = undefined;
         const chunk = await read.chunk;
         if (connection.closed) break;
         position += chunk.length;
         bytesSent += chunk.length;
-        const flushed = res.write(chunk, reads.written(read.size));
-        // Never while paced: a paced response reads nothing before it is due.
-        if (pacer === undefined && position <= end) ahead = startRead(handle, position, reads.next(end - position + 1));
+        const flushed = res.write(chunk, reads.written(read, pool));
+        // Read ahead for a client that keeps up; never while paced (nothing is read before it is due).
+        if (pacer === undefined && reads.keepingUp && position <= end) {
+          ahead = startRead(handle, position, reads.next(end - position + 1), pool);
+        }
         if (flushed) continue;
         const waitStartMs = performance.now();
         if (!(await drained(res, connection, options.sendTimeoutMs))) break;
@@ -342,14 +350,18 @@ async function sendBody(
   return outcome(status, bytesSent, false, size, served);
 }
 
-/** A read in flight and the size it was asked for. */
-type PendingRead = { readonly size: number; readonly chunk: Promise<Buffer> };
+/** A read in flight: the size asked for and the buffer it fills. */
+type PendingRead = { readonly size: number; readonly buffer: Buffer; readonly chunk: Promise<Buffer> };
 
-function startRead(handle: FileHandle, position: number, size: number): PendingRead {
-  const chunk = readChunk(handle, position, size);
+function startRead(handle: FileHandle, position: number, size: number, pool: BufferPool | undefined): PendingRead {
+  const buffer = pool === undefined ? Buffer.allocUnsafeSlow(size) : pool.take(size);
+  const chunk = readChunkInto(handle, buffer, position, size);
   chunk.catch(() => undefined); // awaited later, or dropped when the client left: never unhandled
-  return { size, chunk };
+  return { size, buffer, chunk };
 }
+
+/** Read buffers reused across responses: at most 8 MiB of them wait idle. */
+const BUFFER_POOL = new BufferPool(16 * 1024, 8 * 1024 * 1024);
 
 /**
  * Memory that reads larger than `chunkSize` may pin in this process at once: bytes read and
@@ -362,6 +374,10 @@ let largeReadBytesPinned = 0;
 
 /** A client whose socket drains a chunk within this is keeping up; one that takes longer is not. */
 const PROMPT_DRAIN_MS = 20;
+/** Reads grow only once this much went out with prompt drains: more than socket buffers hold. */
+const GROWTH_AFTER_BYTES = 16 * 1024 * 1024;
+/** A range of up to this many `chunkSize`s is read in one go. */
+const SHORT_RANGE_CHUNKS = 4;
 
 /**
  * Picks each read's size from the client's pace (FACTS: read size is the throughput knob, and
@@ -375,18 +391,21 @@ class ReadSizer {
   readonly #max: number;
   #size: number;
   #pinned = 0; // this response's share of largeReadBytesPinned
+  #read = 0; // bytes read so far
 
   constructor(res: ResponseSink, min: number, max: number) {
     this.#min = min;
     this.#max = max;
-    this.#size = Math.min(min * 4, max); // a 256 KiB seek is then one read
+    this.#size = min;
     // 'close' comes after the last write callback, or instead of it when the client left.
     if (max > min) res.once('close', () => this.#unpin(this.#pinned));
   }
 
   /** How many bytes to read next, `remaining` being what is left of the range. */
   next(remaining: number): number {
-    const size = Math.min(remaining, this.#size);
+    // A short range is read whole (a 256 KiB seek is one read); a long one starts small.
+    const size = this.#read === 0 && remaining <= SHORT_RANGE_CHUNKS * this.#min ? remaining : Math.min(remaining, this.#size);
+    this.#read += size;
     if (size <= this.#min) return size;
     if (largeReadBytesPinned + size > LARGE_READ_BUDGET) return Math.min(remaining, this.#min);
     largeReadBytesPinned += size; // a read larger than `chunkSize` is always a pinned one
@@ -394,14 +413,32 @@ class ReadSizer {
     return size;
   }
 
-  /** The write callback for a chunk read with `size`: it unpins a large one once written. */
-  written(size: number): ((err?: Error | null) => void) | undefined {
-    return size > this.#min ? () => this.#unpin(size) : undefined;
+  /** Whether the client drains chunks promptly (reads have grown): then reading ahead pays. */
+  get keepingUp(): boolean {
+    return this.#size > this.#min;
   }
 
-  /** Grows while the socket keeps up, shrinks when a chunk took long to drain. */
+  /**
+   * The write callback for a chunk: it unpins a large one once written, and hands the buffer back
+   * to the pool, but only after a write that succeeded (see `BufferPool`).
+   */
+  written(read: PendingRead, pool: BufferPool | undefined): ((err?: Error | null) => void) | undefined {
+    const large = read.size > this.#min;
+    if (!large && pool === undefined) return undefined;
+    return (err) => {
+      if (large) this.#unpin(read.size);
+      if (!err) pool?.give(read.buffer);
+    };
+  }
+
+  /**
+   * Grows while the socket keeps up, shrinks when a chunk took long to drain. Not before
+   * `GROWTH_AFTER_BYTES`: socket buffers (several MiB on loopback) take the start of any response
+   * at once, so early drains say nothing about the client.
+   */
   adapt(drainMs: number): void {
-    this.#size = drainMs < PROMPT_DRAIN_MS ? Math.min(this.#size * 2, this.#max) : this.#min;
+    if (drainMs >= PROMPT_DRAIN_MS) this.#size = this.#min;
+    else if (this.#read >= GROWTH_AFTER_BYTES) this.#size = Math.min(this.#size * 2, this.#max);
   }
 
   #unpin(length: number): void {

@@ -138,6 +138,36 @@ describe('disconnects and resources', () => {
     for (const socket of sockets) socket.destroy();
   });
 
+  it('slow and fast clients at once get exact bytes: a reused read buffer is never refilled while a write holds it', async () => {
+    const size = 24 * MiB;
+    fixtures.file('root/reuse.bin', size);
+    const server = await serve(createStreamHandler({ root }));
+    const expected = pattern(0, size - 1);
+    // Readers that stall now and then, next to one that reads flat out: buffers go back to the
+    // shared pool as writes complete and are refilled for other responses meanwhile.
+    const download = (stallEveryChunks: number): Promise<Buffer> =>
+      new Promise((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: server.port, path: '/?path=reuse.bin', agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          let count = 0;
+          res.on('data', (chunk: Buffer) => {
+            chunks.push(chunk);
+            if (stallEveryChunks > 0 && ++count % stallEveryChunks === 0) {
+              res.pause();
+              setTimeout(() => res.resume(), 15);
+            }
+          });
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+          res.on('error', reject);
+        }).on('error', reject);
+      });
+    const bodies = await Promise.all([download(0), download(7), download(20), download(0), download(3)]);
+    for (const body of bodies) {
+      assert.equal(body.length, size);
+      assert.ok(body.equals(expected), 'a body differs from the file');
+    }
+  });
+
   it('a file truncated mid-stream ends the response broken, without hanging', async () => {
     fixtures.sparse('root/shrinking.mp4', 64 * MiB, []);
     const errors: unknown[] = [];
