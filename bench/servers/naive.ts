@@ -1,0 +1,54 @@
+// The naive baseline: `fs.createReadStream(file, { start, end }).pipe(res)` behind a minimal Range
+// parse, as many tutorials write it (and with their flaw: nothing closes the file when the client
+// leaves early). `node bench/servers/naive.ts <root>`; serves /f/<name>, prints a ServerReady line.
+import { createReadStream, stat } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { ServerReady } from '../protocol.ts';
+
+const RANGE = /^bytes=(\d*)-(\d*)$/;
+const root = process.argv[2];
+if (root === undefined) {
+  process.stderr.write('usage: node bench/servers/naive.ts <root>\n');
+  process.exit(2);
+}
+
+const server = http.createServer((req, res) => {
+  const file = join(root, decodeURIComponent((req.url ?? '').slice('/f/'.length)));
+  stat(file, (err, stats) => {
+    if (err !== null || !stats.isFile()) {
+      res.writeHead(404).end();
+      return;
+    }
+    const size = stats.size;
+    const match = RANGE.exec(req.headers.range ?? '');
+    let start = 0;
+    let end = size - 1;
+    if (match !== null) {
+      const [, first = '', last = ''] = match;
+      start = first === '' ? Math.max(0, size - Number(last)) : Number(first);
+      end = first === '' || last === '' ? size - 1 : Math.min(Number(last), size - 1);
+      if (start > end) {
+        res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
+        return;
+      }
+    }
+    const headers: http.OutgoingHttpHeaders = {
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': end - start + 1,
+      'Accept-Ranges': 'bytes',
+    };
+    if (match !== null) headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
+    res.writeHead(match === null ? 200 : 206, headers);
+    createReadStream(file, { start, end }).pipe(res);
+  });
+});
+
+process.stdin.resume();
+process.stdin.on('end', () => process.exit(0));
+process.on('SIGTERM', () => process.exit(0));
+server.listen(0, '127.0.0.1', () => {
+  const ready: ServerReady = { port: (server.address() as AddressInfo).port, pids: [process.pid] };
+  process.stdout.write(`${JSON.stringify(ready)}\n`);
+});

@@ -1,0 +1,139 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { byteAt, ensureBenchFile, patternBlock, type BenchFile } from '../bench/data.ts';
+import { markdown, summarise, type BenchMeta, type SummaryRow } from '../bench/report.ts';
+import { SCENARIOS, selectScenarios, type BenchConfig } from '../bench/scenarios.ts';
+import { runBench } from '../bench/suite.ts';
+
+// The bench suite's own checks, on a tiny configuration: real server processes, the real load
+// generator, a few hundred requests. No figure is asserted, only that every scenario ran, every
+// response was checked, and a wrong server is caught.
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const RUN = join(ROOT, 'bench', 'run.ts');
+const BROKEN = join(ROOT, 'test', 'fixtures', 'bench-broken-server.ts');
+const SIZE = 1024 * 1024;
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sage-stream-bench-test-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('bench file', () => {
+  it('holds exactly the bytes byteAt() predicts, block stamps included', async () => {
+    const file = await ensureBenchFile(join(dir, 'pattern'), 3 * 65536 + 100);
+    const data = readFileSync(file.path);
+    const pattern = patternBlock();
+    assert.equal(data.length, file.size);
+    for (const offset of [0, 7, 8, 65535, 65536, 65543, 2 * 65536 + 3, data.length - 1]) {
+      assert.equal(data[offset], byteAt(pattern, offset), `offset ${offset}`);
+    }
+    assert.equal((await ensureBenchFile(join(dir, 'pattern'), file.size)).created, false);
+  });
+});
+
+describe('npm run bench -- --tiny (sage, naive)', () => {
+  let out: { summary: SummaryRow[]; meta: BenchMeta };
+  let stdout: string;
+  before(async () => {
+    const json = join(dir, 'tiny.json');
+    stdout = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [RUN, '--tiny', '--servers', 'sage,naive', '--client', 'node', '--dir', join(dir, 'files'), '--json', json],
+        { encoding: 'utf8', timeout: 60_000 },
+        (err, out, stderr) => (err === null ? resolve(out) : reject(new Error(`${err.message}\n${stderr}`))),
+      );
+    });
+    out = JSON.parse(readFileSync(json, 'utf8')) as typeof out;
+  });
+
+  it('prints the Node version first, then the tables', () => {
+    assert.match(stdout, /^- Node v\d+/);
+    assert.match(stdout, /page cache: warm/);
+    assert.match(stdout, /\| 1a \| full file/);
+    assert.match(stdout, /RSS MiB before → peak → after/);
+  });
+
+  for (const scenario of SCENARIOS) {
+    const servers = scenario.servers === 'cluster' ? ['sage ×1', 'sage ×2'] : ['sage', 'naive'];
+    for (const server of servers) {
+      it(`${scenario.id} · ${server}: ran, counted, no errors`, () => {
+        const row = out.summary.find((r) => r.scenario === scenario.id && r.server === server);
+        assert.ok(row, 'row present');
+        assert.equal(row.errors, 0, JSON.stringify(row.errorSamples));
+        assert.ok(row.checked + row.cutOff > 0, 'something was checked');
+        if (scenario.metric === 'memory') assert.ok((row.memory?.fdsBefore ?? 0) > 0, 'fds sampled');
+        else assert.ok((row.value?.median ?? 0) > 0, 'non-zero figure');
+      });
+    }
+  }
+});
+
+describe('a wrong server is caught', () => {
+  const config: BenchConfig = {
+    fileSize: SIZE,
+    reps: 1,
+    warmupMs: 0,
+    durationMs: 200,
+    maxRequests: 50,
+    seekLength: 4096,
+    tinyLength: 1024,
+    slowClients: 2,
+    slowDurationMs: 100,
+    slowBytesPerTick: 65536,
+    slowTickMs: 100,
+    aborts: 4,
+    abortConcurrency: 2,
+    settleMs: 0,
+    workers: 2,
+  };
+  const scenarios = selectScenarios(['full1', 'browser', 'seek', 'tiny']);
+  let rows: SummaryRow[];
+  let file: BenchFile;
+  before(async () => {
+    file = await ensureBenchFile(join(dir, 'broken'), SIZE);
+    const servers = [{ name: 'broken', kind: 'node', script: BROKEN, args: [file.dir] }] as const;
+    const records = await runBench({ config, scenarios, servers, clusterServers: [], file, client: 'node', log: () => undefined });
+    rows = summarise(records, scenarios, config);
+  });
+
+  const cases = [
+    { scenario: 'full1', error: /connection closed mid-body/ },
+    { scenario: 'browser', error: /Content-Range bytes 0-1048574\/1048576, want bytes 0-1048575\/1048576/ },
+    { scenario: 'seek', error: /wrong bytes near file offset/ },
+    { scenario: 'tiny', error: /status 200, want 206/ },
+  ] as const;
+  for (const { scenario, error } of cases) {
+    it(`${scenario}: errors counted, nothing passes`, () => {
+      const row = rows.find((r) => r.scenario === scenario);
+      assert.ok(row);
+      assert.ok(row.errors > 0);
+      assert.equal(row.checked, 0);
+      assert.match(Object.keys(row.errorSamples).join('\n'), error);
+    });
+  }
+
+  it('flags the figure in the markdown', () => {
+    const meta: BenchMeta = {
+      command: 'test',
+      startedAt: '',
+      node: process.version,
+      cpus: 1,
+      platform: '',
+      memory: '',
+      loadAverage: '',
+      file: { path: file.path, size: file.size, created: true },
+      pageCache: 'warm',
+      client: 'node',
+      nginx: 'not selected',
+    };
+    const text = markdown(meta, config, rows);
+    assert.match(text, /\| 4 \| tiny ranges .* \| broken \| ⚠ /);
+  });
+});
