@@ -4,23 +4,18 @@ import { after, describe, it } from 'node:test';
 import { createStreamHandler } from '../src/handler.ts';
 import { Pacer, resolveRate } from '../src/rate-limit.ts';
 import { createFixtures, pattern } from './helpers/fixtures.ts';
-import { openFdsTo, settle, start, type TestServer } from './helpers/server.ts';
+import { openFdsTo, settle, serverPool } from './helpers/server.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const fixtures = createFixtures();
 const root = fixtures.path('root');
 fixtures.file('root/clip.mp4', 2 * MiB);
-const servers: TestServer[] = [];
+const { serve, closeAll } = serverPool();
 after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
+  await closeAll();
   fixtures.remove();
 });
-async function serve(handler: Parameters<typeof start>[0]): Promise<TestServer> {
-  const server = await start(handler);
-  servers.push(server);
-  return server;
-}
 
 /** A download, with the time each byte count was reached (ms since the request was sent). */
 type Timed = { readonly status: number; readonly body: Buffer; readonly arrivals: ReadonlyArray<{ atMs: number; bytes: number }> };

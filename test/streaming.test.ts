@@ -10,23 +10,18 @@ import { streamFile } from '../src/stream-file.ts';
 import { StreamError } from '../src/errors.ts';
 import type { StreamOutcome } from '../src/serve-file.ts';
 import { createFixtures, pattern } from './helpers/fixtures.ts';
-import { start, openFdCount, openFdsTo, settle, type TestServer } from './helpers/server.ts';
+import { openFdCount, openFdsTo, settle, serverPool } from './helpers/server.ts';
 
 const MiB = 1024 * 1024;
 const fixtures = createFixtures();
 const root = fixtures.path('root');
 fixtures.file('root/clip.mp4', 100_000);
 fixtures.sparse('root/big.mp4', 1024 * MiB, [{ offset: 0, length: 1024 }]);
-const servers: TestServer[] = [];
+const { serve, closeAll } = serverPool();
 after(async () => {
-  await Promise.all(servers.map((s) => s.close()));
+  await closeAll();
   fixtures.remove();
 });
-async function serve(handler: Parameters<typeof start>[0]): Promise<TestServer> {
-  const server = await start(handler);
-  servers.push(server);
-  return server;
-}
 
 /** Starts a GET, waits for the first body bytes, then tears the connection down. */
 function abortAfterFirstChunk(port: number, path: string): Promise<void> {

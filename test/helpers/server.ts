@@ -42,6 +42,21 @@ export async function start(handler: (req: http.IncomingMessage, res: http.Serve
   };
 }
 
+/** Servers for one test file: `serve` starts one, `closeAll` (in `after()`) closes them all. */
+export function serverPool(): { serve: typeof start; closeAll(): Promise<void> } {
+  const servers: TestServer[] = [];
+  return {
+    serve: async (handler) => {
+      const server = await start(handler);
+      servers.push(server);
+      return server;
+    },
+    closeAll: async () => {
+      await Promise.all(servers.splice(0).map((server) => server.close()));
+    },
+  };
+}
+
 /** Sends one request and reads the whole response; `agent: false` for a fresh connection. */
 export function receive(url: string, options: http.RequestOptions): Promise<Received> {
   return new Promise((resolve, reject) => {
