@@ -53,6 +53,14 @@ import {
   type RangeResult,
   type StreamHandlerOptions,
 } from 'sage-stream';
+import { WatchLog, logWatchRequest, type WatchEntry } from 'sage-stream/watch-log';
+import { createWatchLogHandler, tokenAuthorizer, type WatchLogViewerOptions } from 'sage-stream/watch-log/viewer';
+
+export const openLog: (path: string) => Promise<WatchLog> = (path) => WatchLog.open(path);
+export const logRequest: typeof logWatchRequest = logWatchRequest;
+export const entryPath = (entry: WatchEntry): string => entry.path;
+export const viewerOptions = (watchLog: WatchLog): WatchLogViewerOptions => ({ watchLog, authorize: tokenAuthorizer('a-long-enough-token-for-the-viewer') });
+export const viewer = createWatchLogHandler;
 
 const options: StreamHandlerOptions = { root: '.', mode: 'path', prefix: '/videos', maxRanges: 10, cacheControl: false };
 export const server = createServer(createStreamHandler(options));
@@ -85,6 +93,11 @@ export const code: string = err.code;
 const BAD_TS = `import { createStreamHandler, RangeParser } from 'sage-stream';
 createStreamHandler({ root: '.', chunksize: 65536 });
 new RangeParser().parse(1, 2);
+`;
+
+const SUBPATHS_MJS = `import * as log from 'sage-stream/watch-log';
+import * as viewer from 'sage-stream/watch-log/viewer';
+console.log(JSON.stringify({ log: Object.keys(log).sort(), viewer: Object.keys(viewer).sort() }));
 `;
 
 const RUN_MJS = `import { createServer } from 'node:http';
@@ -135,6 +148,7 @@ describe('npm pack → install in a fresh project', { timeout: 120_000 }, () => 
     fixtures.write('consumer/index.ts', CONSUMER_TS);
     fixtures.write('consumer/bad.ts', BAD_TS);
     fixtures.write('consumer/run.mjs', RUN_MJS);
+    fixtures.write('consumer/subpaths.mjs', SUBPATHS_MJS);
     fixtures.file('media/clip.mp4', FILE_SIZE);
   }, { timeout: 120_000 });
 
@@ -176,5 +190,12 @@ describe('npm pack → install in a fresh project', { timeout: 120_000 }, () => 
     for (const name of ['createStreamHandler', 'streamFile', 'RangeParser', 'fileIterator', 'StreamError']) {
       assert.ok(got.exports.includes(name), `${name} is not exported at runtime: ${got.exports.join(', ')}`);
     }
+  });
+
+  it('imports sage-stream/watch-log and sage-stream/watch-log/viewer from plain JS', async () => {
+    const { stdout } = await mustRun(process.execPath, ['subpaths.mjs'], consumer);
+    const got = JSON.parse(stdout) as { log: string[]; viewer: string[] };
+    for (const name of ['WatchLog', 'createWatchLog', 'logWatchRequest']) assert.ok(got.log.includes(name), `${name}: ${got.log.join(', ')}`);
+    for (const name of ['createWatchLogHandler', 'tokenAuthorizer']) assert.ok(got.viewer.includes(name), `${name}: ${got.viewer.join(', ')}`);
   });
 });

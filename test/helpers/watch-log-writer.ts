@@ -1,6 +1,6 @@
 // Child process for test/watch-log.test.ts: records `count` entries as viewer `tag`, closes, and
 // prints { dropped, errors } as JSON, so two of these can race on one database file.
-import { WatchLog } from '../../src/watch-log.ts';
+import { WatchLog } from '../../src/watch-log/watch-log.ts';
 
 const [file, countText, tag] = process.argv.slice(2);
 if (file === undefined || countText === undefined || tag === undefined) {

@@ -1,0 +1,56 @@
+import { constants, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { exclusiveLease, type FileLease, type OpenFileCache } from './open-file-cache.ts';
+import { confinedRealPath, isServable, openedPath, type Confinement } from './request-path.ts';
+
+/** O_NONBLOCK: opening a FIFO must not park a thread-pool thread until a writer shows up. */
+export const READ_FLAGS: number = constants.O_RDONLY | constants.O_NONBLOCK;
+/** O_NOFOLLOW: the path was just resolved, so a link there now was swapped in since. */
+const CONFINED_FLAGS = READ_FLAGS | constants.O_NOFOLLOW;
+
+/** Why a path that exists cannot be streamed. */
+export type Unservable = 'forbidden' | 'not-a-file';
+
+/**
+ * Opens `<realRoot>/<path>` for reading if it may be served: a lease on the open regular file,
+ * `'forbidden'` when its real path leaves root (or breaks the symlink or dotfile policy), or
+ * `'not-a-file'` for a folder, FIFO or device. File-system errors are thrown for
+ * `statusForFsError`.
+ *
+ * With a cache, one stat of the path decides whether the descriptor opened earlier is still this
+ * file (see `OpenFileCache`). Otherwise the path is resolved and confined, opened without
+ * following a last link, and the descriptor itself is checked (a folder on the way may have been
+ * swapped for a link between the two), then fstat'ed.
+ */
+export async function openConfined(
+  path: string,
+  confinement: Confinement,
+  cache: OpenFileCache | undefined,
+): Promise<FileLease | Unservable> {
+  if (cache?.has(path)) {
+    // Synchronous on purpose, and only for a file opened moments ago: its inode and the folders
+    // above it are in the kernel's caches, so this is one syscall of a microsecond or two, where
+    // a trip through the thread pool costs more than that in hand-offs alone (profile in README).
+    const current = statSync(`${confinement.realRoot}/${path}`, { bigint: true, throwIfNoEntry: false });
+    const cached = cache.lease(path, current);
+    if (cached !== undefined) return cached;
+  }
+  const realPath = await confinedRealPath(path, confinement);
+  if (realPath === undefined) return 'forbidden';
+  const handle = await open(realPath, CONFINED_FLAGS);
+  let verdict: Unservable | undefined;
+  try {
+    const opened = await openedPath(handle);
+    if (opened !== undefined && !isServable(opened, path, confinement)) verdict = 'forbidden';
+    else {
+      const stats = await handle.stat({ bigint: true });
+      if (!stats.isFile()) verdict = 'not-a-file';
+      else return cache === undefined ? exclusiveLease({ handle, stats }) : cache.add(path, { handle, stats });
+    }
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  await handle.close();
+  return verdict;
+}

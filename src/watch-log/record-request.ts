@@ -1,0 +1,68 @@
+import { clientIp } from '../http/client-ip.ts';
+import type { IdentifyViewer, StreamOutcome, StreamRequest, Viewer, WatchRecorder } from '../types.ts';
+
+/** How `logWatchRequest` finds the viewer and the client's address. */
+export type ViewerOptions = {
+  readonly identify?: IdentifyViewer | undefined;
+  /** Addresses of reverse proxies whose X-Forwarded-For is believed. Default: none. */
+  readonly trustProxy?: readonly string[] | undefined;
+};
+
+/** What was served to one request: the file (relative to root), the outcome, when it started. */
+export type ServedFile = {
+  readonly path: string;
+  readonly outcome: StreamOutcome;
+  readonly startedAt: number;
+  /**
+   * The client's address, read when the request arrived: once the client has closed the
+   * connection, the socket no longer knows it. Default: read now with `clientIp`.
+   */
+  readonly ip?: string | undefined;
+};
+
+const ANONYMOUS: Viewer = Object.freeze({ userId: null, isAuthenticated: false });
+
+/**
+ * Records one served request in a watch log (the seed's `log_watch_request`), for custom routes
+ * built on `streamFile`; `createStreamHandler({ watchLog })` calls it for you.
+ *
+ * Only a streamed GET is a watch: HEAD, 304, 412, 416 and errors are not recorded. Resolves
+ * once the entry is queued; never rejects (an `identify` that throws logs the viewer anonymous).
+ *
+ * @example
+ * const startedAt = Date.now();
+ * const ip = clientIp(req, []); // now: after the response, a closed socket has no address
+ * const outcome = await streamFile(req, res, file);
+ * await logWatchRequest(log, req, { path: 'movies/a.mp4', outcome, startedAt, ip }, { identify });
+ */
+export async function logWatchRequest(
+  log: WatchRecorder,
+  req: StreamRequest,
+  served: ServedFile,
+  options: ViewerOptions = {},
+): Promise<void> {
+  const { outcome } = served;
+  if (req.method !== 'GET' || (outcome.status !== 200 && outcome.status !== 206) || outcome.size === undefined) return;
+  let viewer: Viewer = ANONYMOUS;
+  try {
+    viewer = (await options.identify?.(req)) ?? ANONYMOUS;
+  } catch {
+    // The watch must still be counted; who it was is unknown.
+  }
+  const range = req.headers.range;
+  log.record({
+    path: served.path,
+    userId: viewer.userId === null ? null : String(viewer.userId),
+    isAuthenticated: viewer.isAuthenticated === true,
+    ip: served.ip ?? clientIp(req, options.trustProxy ?? []),
+    userAgent: req.headers['user-agent'] ?? null,
+    status: outcome.status,
+    range: typeof range === 'string' ? range : null,
+    ranges: outcome.ranges ?? (outcome.size > 0 ? [{ start: 0, end: outcome.size - 1 }] : []),
+    bytesSent: outcome.bytesSent,
+    aborted: outcome.aborted,
+    size: outcome.size,
+    startedAt: served.startedAt,
+    durationMs: Date.now() - served.startedAt,
+  });
+}

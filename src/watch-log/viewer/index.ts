@@ -1,0 +1,1 @@
+export { createWatchLogHandler, tokenAuthorizer, type WatchLogViewerOptions } from './viewer.ts';

@@ -1,0 +1,712 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  DEFAULT_PREFIX,
+  SAMPLE_DIR,
+  parseCli,
+  parseDuration,
+  parseSize,
+  startServer,
+  startupLines,
+  type CliCommand,
+  type RunningServer,
+  type ServeConfig,
+} from '../../src/cli/main.ts';
+import { DEMO_PAGE_CSP } from '../../src/cli/demo-page.ts';
+import { createUrlVerifier, readSignedLink, type SignUrlOptions } from '../../src/serve/signed-url.ts';
+import { WatchLog } from '../../src/watch-log/watch-log.ts';
+import { createFixtures, pattern } from '../helpers/fixtures.ts';
+import { receive, type Received } from '../helpers/server.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = join(ROOT, 'src', 'cli', 'main.ts');
+const SAMPLE = readFileSync(join(ROOT, 'sample', 'sample.mp4'));
+const BIG_SIZE = 64 * 1024 * 1024; // more than loopback socket buffers hold, so a stalled client stalls the server
+const SIGNING_SECRET = 'cli-test-signing-secret-0123456789abcdef';
+const OLD_SIGNING_SECRET = 'cli-test-old-signing-secret-0123456789ab';
+
+describe('parseSize', () => {
+  const cases: ReadonlyArray<{ text: string; want: number | undefined }> = [
+    { text: '1', want: 1 },
+    { text: '1048576', want: 1048576 },
+    { text: '512k', want: 512 * 1024 },
+    { text: '512K', want: 512 * 1024 },
+    { text: '8M', want: 8 * 1024 * 1024 },
+    { text: '8MiB', want: 8 * 1024 * 1024 },
+    { text: '8mb', want: 8 * 1024 * 1024 },
+    { text: '1G', want: 1024 ** 3 },
+    { text: '100B', want: 100 },
+    { text: '0', want: undefined },
+    { text: '0M', want: undefined },
+    { text: '', want: undefined },
+    { text: 'M', want: undefined },
+    { text: '1.5M', want: undefined },
+    { text: '-1', want: undefined },
+    { text: '8X', want: undefined },
+    { text: '8 M', want: undefined },
+    { text: '1T', want: undefined },
+    { text: '99999999999999999999', want: undefined },
+  ];
+  for (const { text, want } of cases) it(`${JSON.stringify(text)} → ${want}`, () => assert.equal(parseSize(text), want));
+});
+
+describe('parseDuration', () => {
+  const cases: ReadonlyArray<{ text: string; want: number | undefined }> = [
+    { text: '3600', want: 3600 },
+    { text: '90s', want: 90 },
+    { text: '45m', want: 2700 },
+    { text: '2h', want: 7200 },
+    { text: '7d', want: 604_800 },
+    { text: '1', want: 1 },
+    { text: '0', want: undefined },
+    { text: '0h', want: undefined },
+    { text: '', want: undefined },
+    { text: 'h', want: undefined },
+    { text: '1.5h', want: undefined },
+    { text: '2H', want: undefined },
+    { text: '-5', want: undefined },
+    { text: '2 h', want: undefined },
+    { text: '1w', want: undefined },
+    { text: '99999999999999999999d', want: undefined },
+  ];
+  for (const { text, want } of cases) it(`${JSON.stringify(text)} → ${want}`, () => assert.equal(parseDuration(text), want));
+});
+
+describe('parseCli', () => {
+  const fixtures = createFixtures('sage-stream-cli-args-');
+  before(() => {
+    fixtures.write('file.mp4', 'x');
+    fixtures.write('secret.txt', `${SIGNING_SECRET}\n`);
+    fixtures.write('old-secret.txt', `  ${OLD_SIGNING_SECRET}\r\n`);
+    fixtures.write('short-secret.txt', 'too short\n');
+  });
+  after(() => fixtures.remove());
+  const cwd = fixtures.dir;
+  const defaults: ServeConfig = {
+    dir: SAMPLE_DIR,
+    port: 8000,
+    host: '127.0.0.1',
+    prefix: DEFAULT_PREFIX,
+    maxChunkSize: undefined,
+    log: join(cwd, 'watch.db'),
+    adminToken: undefined,
+    signingSecrets: [],
+    rate: undefined,
+  };
+  const serve = (config: Partial<ServeConfig>, workers?: number): CliCommand => ({
+    kind: 'serve',
+    config: { ...defaults, ...config },
+    workers,
+  });
+  const sign = (path: string, options: Partial<SignUrlOptions>): CliCommand => ({
+    kind: 'sign',
+    path,
+    options: { secret: SIGNING_SECRET, mode: 'query', base: 'http://127.0.0.1:8000/api/stream', ...options },
+  });
+  const cases: ReadonlyArray<{ args: string[]; env?: Record<string, string>; want: CliCommand | RegExp }> = [
+    { args: ['--help'], want: { kind: 'help' } },
+    { args: ['-h'], want: { kind: 'help' } },
+    { args: ['serve', '--help'], want: { kind: 'help' } },
+    { args: ['serve'], want: serve({}) },
+    { args: ['serve', '.'], want: serve({ dir: cwd }) },
+    { args: ['serve', cwd, '--port', '0', '--host', '::1'], want: serve({ dir: cwd, port: 0, host: '::1' }) },
+    { args: ['serve', '--port=65535'], want: serve({ port: 65535 }) },
+    { args: ['serve', '--max-chunk', '8M'], want: serve({ maxChunkSize: 8 * 1024 * 1024 }) },
+    { args: ['serve', '--rate', '2M'], want: serve({ rate: { bytesPerSecond: 2 * 1024 * 1024, burstBytes: 0 } }) },
+    { args: ['serve', '--rate', '512k', '--burst', '8M'], want: serve({ rate: { bytesPerSecond: 512 * 1024, burstBytes: 8 * 1024 * 1024 } }) },
+    { args: ['serve', '--rate', 'fast'], want: /^--rate must be a size per second like 512k or 2M, got 'fast'$/ },
+    { args: ['serve', '--rate', '0'], want: /^--rate must be a size per second/ },
+    { args: ['serve', '--rate', '1M', '--burst', 'lots'], want: /^--burst must be a size/ },
+    { args: ['serve', '--burst', '1M'], want: /^--burst needs --rate$/ },
+    { args: ['serve', '--prefix', '/media/'], want: serve({ prefix: '/media' }) },
+    { args: ['serve', '--prefix', '/a/b'], want: serve({ prefix: '/a/b' }) },
+    { args: ['serve', '--log', 'plays.db'], want: serve({ log: join(cwd, 'plays.db') }) },
+    { args: ['serve', '--no-log'], want: serve({ log: false }) },
+    { args: ['serve', '--admin-token', 's3cret'], want: serve({ adminToken: 's3cret' }) },
+    { args: ['serve'], env: { SAGE_STREAM_ADMIN_TOKEN: 'from-env' }, want: serve({ adminToken: 'from-env' }) },
+    { args: ['serve', '--admin-token', 'flag'], env: { SAGE_STREAM_ADMIN_TOKEN: 'env' }, want: serve({ adminToken: 'flag' }) },
+    { args: ['serve', '--workers', '2'], want: serve({}, 2) },
+    { args: ['serve', '--signing-secret-file', 'secret.txt'], want: serve({ signingSecrets: [SIGNING_SECRET] }) },
+    {
+      args: ['serve', '--signing-secret-file', 'secret.txt', '--signing-secret-file', 'old-secret.txt'],
+      want: serve({ signingSecrets: [SIGNING_SECRET, OLD_SIGNING_SECRET] }),
+    },
+    { args: ['serve'], env: { SAGE_STREAM_SIGNING_SECRET: SIGNING_SECRET }, want: serve({ signingSecrets: [SIGNING_SECRET] }) },
+    {
+      args: ['serve', '--signing-secret-file', 'old-secret.txt'],
+      env: { SAGE_STREAM_SIGNING_SECRET: SIGNING_SECRET },
+      want: serve({ signingSecrets: [OLD_SIGNING_SECRET] }),
+    },
+    { args: ['serve'], env: { SAGE_STREAM_SIGNING_SECRET: '' }, want: serve({}) },
+    { args: ['serve', '--signing-secret-file', 'short-secret.txt'], want: /^--signing-secret-file .*short-secret\.txt: a signing secret must be at least 32 bytes, got 9$/ },
+    { args: ['serve', '--signing-secret-file', 'missing.txt'], want: /^--signing-secret-file: cannot read .*missing\.txt \(ENOENT\)$/ },
+    { args: ['serve'], env: { SAGE_STREAM_SIGNING_SECRET: 'short' }, want: /^SAGE_STREAM_SIGNING_SECRET: a signing secret must be at least 32 bytes, got 5$/ },
+    { args: ['serve', '--expires-in', '2h'], want: /^--expires-in is not an option of serve$/ },
+    { args: ['sign', 'a.mp4', '--port', '80', '--expires-in', '60', '--secret-file', 'secret.txt'], want: /^--port is not an option of sign$/ },
+    {
+      args: ['sign', 'movies/a b.mp4', '--expires-in', '2h', '--secret-file', 'secret.txt'],
+      want: sign('movies/a b.mp4', { expiresIn: 7200 }),
+    },
+    {
+      args: ['sign', 'a.mp4', '--expires-in', '90'],
+      env: { SAGE_STREAM_SIGNING_SECRET: SIGNING_SECRET },
+      want: sign('a.mp4', { expiresIn: 90 }),
+    },
+    {
+      args: ['sign', 'a.mp4', '--expires-at', '2999-01-01T00:00:00Z', '--secret-file', 'old-secret.txt'],
+      env: { SAGE_STREAM_SIGNING_SECRET: SIGNING_SECRET },
+      want: sign('a.mp4', { expiresAt: new Date('2999-01-01T00:00:00Z'), secret: OLD_SIGNING_SECRET }),
+    },
+    {
+      args: ['sign', 'a.mp4', '--expires-in', '1d', '--secret-file', 'secret.txt', '--bind-ip', '203.0.113.7', '--bind-user', 'alice'],
+      want: sign('a.mp4', { expiresIn: 86_400, bind: { ip: '203.0.113.7', user: 'alice' } }),
+    },
+    {
+      args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--mode', 'path'],
+      want: sign('a.mp4', { expiresIn: 60, mode: 'path', base: 'http://127.0.0.1:8000/videos' }),
+    },
+    {
+      args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--base', '/stream'],
+      want: sign('a.mp4', { expiresIn: 60, base: '/stream' }),
+    },
+    { args: ['sign', '--help'], want: { kind: 'help' } },
+    { args: ['sign'], want: /^missing file: sage-stream sign <file>/ },
+    { args: ['sign', 'a.mp4', 'b.mp4', '--expires-in', '60'], want: /^unexpected argument 'b\.mp4': sign takes one file$/ },
+    { args: ['sign', 'a.mp4', '--secret-file', 'secret.txt'], want: /^give either --expires-in or --expires-at$/ },
+    { args: ['sign', 'a.mp4', '--secret-file', 'secret.txt', '--expires-in', '1h', '--expires-at', '2999-01-01'], want: /^give either --expires-in or --expires-at$/ },
+    { args: ['sign', 'a.mp4', '--secret-file', 'secret.txt', '--expires-in', '2 weeks'], want: /^--expires-in must be a duration like 3600, 90s, 45m, 2h or 7d, got '2 weeks'$/ },
+    { args: ['sign', 'a.mp4', '--secret-file', 'secret.txt', '--expires-in', '0'], want: /^--expires-in must be a duration/ },
+    { args: ['sign', 'a.mp4', '--secret-file', 'secret.txt', '--expires-at', 'tomorrow'], want: /^--expires-at must be an ISO 8601 date/ },
+    { args: ['sign', 'a.mp4', '--secret-file', 'secret.txt', '--expires-at', '2001-01-01T00:00:00Z'], want: /^--expires-at must be in the future/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60'], want: /^give --secret-file <file> or set SAGE_STREAM_SIGNING_SECRET$/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'short-secret.txt'], want: /^--secret-file .*: a signing secret must be at least 32 bytes, got 9$/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'nope.txt'], want: /^--secret-file: cannot read .*nope\.txt \(ENOENT\)$/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--bind-ip', 'localhost'], want: /^--bind-ip must be an IP address, got 'localhost'$/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--bind-user', ''], want: /^--bind-user must not be empty$/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--mode', 'hash'], want: /^--mode must be 'query' or 'path', got 'hash'$/ },
+    { args: ['sign', '../etc/passwd', '--expires-in', '60', '--secret-file', 'secret.txt'], want: /^path must name a file below root \(no '\.\.' segment, NUL or backslash\), got "\.\.\/etc\/passwd"$/ },
+    { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--mode', 'path', '--base', '/v?x'], want: /^--base must not carry a query/ },
+    { args: [], want: /^missing command/ },
+    { args: ['start'], want: /^unknown command 'start' \(the commands are 'serve' and 'sign'\)$/ },
+    { args: ['serve', 'a', 'b'], want: /^unexpected argument 'b'/ },
+    { args: ['serve', '--bogus'], want: /^unknown option '--bogus'$/ },
+    { args: ['serve', '-x'], want: /^unknown option '-x'$/ },
+    { args: ['serve', '--port'], want: /^option '--port' needs a value$/ },
+    { args: ['serve', '--no-log=1'], want: /^option '--no-log' takes no value$/ },
+    { args: ['serve', '--port', '--host'], want: /^option '--port' needs a value \(write --port=-… for one starting with -\)$/ },
+    { args: ['serve', '--port', '70000'], want: /^--port must be an integer from 0 to 65535, got '70000'$/ },
+    { args: ['serve', '--port', '80a'], want: /^--port must be/ },
+    { args: ['serve', '--port=-1'], want: /^--port must be an integer/ },
+    { args: ['serve', '--port', ''], want: /^--port must be/ },
+    { args: ['serve', '--host', ''], want: /^--host must not be empty/ },
+    { args: ['serve', '--max-chunk', '8X'], want: /^--max-chunk must be a size/ },
+    { args: ['serve', '--max-chunk', '0'], want: /^--max-chunk must be a size/ },
+    { args: ['serve', '--prefix', 'videos'], want: /^--prefix must be a URL path/ },
+    { args: ['serve', '--prefix', '/'], want: /^--prefix must be a URL path/ },
+    { args: ['serve', '--prefix', '/a/../b'], want: /^--prefix must be a URL path/ },
+    { args: ['serve', '--prefix', '/a?b'], want: /^--prefix must be a URL path/ },
+    { args: ['serve', '--prefix', '/api/stream'], want: /is taken by another route/ },
+    { args: ['serve', '--log', 'x.db', '--no-log'], want: /^give either --log <file> or --no-log/ },
+    { args: ['serve', '--log', ''], want: /^--log must name a file/ },
+    { args: ['serve', '--log', 'missing/x.db'], want: /^--log: folder not found/ },
+    { args: ['serve', '--admin-token', 'has space'], want: /^--admin-token must be printable ASCII/ },
+    { args: ['serve', '--workers', '0'], want: /^--workers must be an integer from 1 to 64/ },
+    { args: ['serve', '--workers', '65'], want: /^--workers must be/ },
+    { args: ['serve', '--workers', 'two'], want: /^--workers must be/ },
+    { args: ['serve', 'missing'], want: /^folder not found: .*missing$/ },
+    { args: ['serve', 'file.mp4'], want: /^not a folder: .*file\.mp4$/ },
+    { args: ['serve', 'file.mp4/x'], want: /^folder not found: / },
+  ];
+  for (const { args, env = {}, want } of cases) {
+    it(`${args.join(' ') || '(nothing)'}${Object.keys(env).length > 0 ? ` with ${Object.keys(env).join(', ')}` : ''}`, () => {
+      const got = parseCli(args, cwd, env);
+      if (want instanceof RegExp) {
+        assert.equal(got.kind, 'error');
+        if (got.kind === 'error') {
+          assert.match(got.message, want);
+          assert.doesNotMatch(got.message, /\n/);
+        }
+      } else {
+        assert.deepEqual(got, want);
+      }
+    });
+  }
+});
+
+/** One request on a fresh connection (no keep-alive: a test's connections never hold up a shutdown). */
+function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Received> {
+  return receive(url, { method, headers, agent: false });
+}
+
+describe('startServer (in-process)', () => {
+  const fixtures = createFixtures('sage-stream-serve-');
+  let server: RunningServer;
+  let capped: RunningServer;
+
+  before(async () => {
+    fixtures.file('clip.mp4', 10_000);
+    fixtures.file('show/ep 1.webm', 3000);
+    fixtures.write('<script>alert(1)</script>.mp4', 'x');
+    fixtures.write('.secret.mp4', 'x');
+    fixtures.write('notes.txt', 'x');
+    server = await startServer({ dir: fixtures.dir, port: 0 });
+    capped = await startServer({ dir: fixtures.dir, port: 0, maxChunkSize: 1000, prefix: '/media/' });
+  });
+  after(async () => {
+    await Promise.all([server.close(), capped.close()]);
+    fixtures.remove();
+  });
+
+  it('reports its URL and the port it got', () => {
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    assert.equal(server.url, `http://127.0.0.1:${server.port}/`);
+    assert.notEqual(server.port, 0);
+  });
+
+  it('GET / → the demo page, listing the media files, escaped, with its headers', async () => {
+    const { status, headers, body } = await get(server.url);
+    const html = body.toString('utf8');
+    assert.equal(status, 200);
+    assert.equal(headers['content-type'], 'text/html; charset=utf-8');
+    assert.equal(headers['x-content-type-options'], 'nosniff');
+    assert.equal(headers['content-security-policy'], DEMO_PAGE_CSP);
+    assert.equal(headers['content-length'], String(body.length));
+    assert.match(html, /href="\/api\/stream\?path=clip\.mp4"/);
+    assert.match(html, /href="\/api\/stream\?path=show%2Fep%201\.webm"/);
+    assert.ok(html.includes('&lt;script&gt;alert(1)&lt;/script&gt;.mp4'));
+    assert.ok(!html.includes('<script>alert(1)'));
+    assert.ok(!html.includes('secret') && !html.includes('notes.txt'));
+  });
+
+  it('HEAD / → the headers, no body', async () => {
+    const { status, headers, body } = await get(server.url, {}, 'HEAD');
+    assert.equal(status, 200);
+    assert.equal(headers['content-type'], 'text/html; charset=utf-8');
+    assert.equal(body.length, 0);
+  });
+
+  it('POST / → 405 with Allow', async () => {
+    const { status, headers } = await get(server.url, {}, 'POST');
+    assert.equal(status, 405);
+    assert.equal(headers['allow'], 'GET, HEAD');
+  });
+
+  const routes: ReadonlyArray<{ path: string; range?: string; status: number; contentRange?: string; body?: Buffer }> = [
+    { path: '/api/stream?path=clip.mp4', range: 'bytes=0-1023', status: 206, contentRange: 'bytes 0-1023/10000', body: pattern(0, 1023) },
+    { path: '/api/stream/?path=clip.mp4', range: 'bytes=9990-', status: 206, contentRange: 'bytes 9990-9999/10000', body: pattern(9990, 9999) },
+    { path: '/api/stream?path=show%2Fep%201.webm', status: 200, body: pattern(0, 2999) },
+    { path: '/videos/clip.mp4', range: 'bytes=100-199', status: 206, contentRange: 'bytes 100-199/10000', body: pattern(100, 199) },
+    { path: '/videos/show/ep%201.webm', range: 'bytes=-10', status: 206, contentRange: 'bytes 2990-2999/3000', body: pattern(2990, 2999) },
+    { path: '/api/stream?path=missing.mp4', status: 404 },
+    { path: '/api/stream', status: 400 },
+    { path: '/api/stream?path=.secret.mp4', status: 403 },
+    { path: '/api/stream?path=../cli.test.ts', status: 400 },
+    { path: '/videos/missing.mp4', status: 404 },
+    { path: '/videos', status: 404 },
+    { path: '/videosX/clip.mp4', status: 404 },
+    { path: '/clip.mp4', status: 404 },
+    { path: '/admin', status: 404 },
+    { path: '/favicon.ico', status: 404 },
+  ];
+  for (const { path, range, status, contentRange, body } of routes) {
+    it(`GET ${path}${range === undefined ? '' : ` (${range})`} → ${status}`, async () => {
+      const got = await get(server.url.replace(/\/$/, path), range === undefined ? {} : { Range: range });
+      assert.equal(got.status, status);
+      if (contentRange !== undefined) assert.equal(got.headers['content-range'], contentRange);
+      if (body !== undefined) assert.deepEqual(got.body, body);
+      if (status >= 400) assert.equal(got.headers['content-type'], 'text/plain; charset=utf-8');
+    });
+  }
+
+  it('maxChunkSize caps an open-ended range', async () => {
+    const got = await get(`${capped.url}api/stream?path=clip.mp4`, { Range: 'bytes=0-' });
+    assert.equal(got.status, 206);
+    assert.equal(got.headers['content-range'], 'bytes 0-999/10000');
+    assert.deepEqual(got.body, pattern(0, 999));
+  });
+
+  it('a custom prefix (trailing slash dropped) replaces /videos', async () => {
+    assert.equal((await get(`${capped.url}media/clip.mp4`, { Range: 'bytes=5-9' })).body.length, 5);
+    assert.equal((await get(`${capped.url}videos/clip.mp4`)).status, 404);
+  });
+
+  it('serves the bundled sample when no dir is given', async () => {
+    const sample = await startServer({ port: 0 });
+    try {
+      const got = await get(`${sample.url}api/stream?path=sample.mp4`, { Range: 'bytes=0-1023' });
+      assert.equal(got.status, 206);
+      assert.deepEqual(got.body, SAMPLE.subarray(0, 1024));
+    } finally {
+      await sample.close();
+    }
+  });
+
+  it('rejects a missing dir (TypeError) and a port in use (EADDRINUSE)', async () => {
+    await assert.rejects(startServer({ dir: fixtures.path('nope'), port: 0 }), TypeError);
+    await assert.rejects(startServer({ dir: fixtures.dir, port: server.port }), { code: 'EADDRINUSE' });
+  });
+
+  it('signingSecrets: stream routes serve signed links only, the demo page is off, startup links are signed', async () => {
+    const signed = await startServer({ dir: fixtures.dir, port: 0, signingSecrets: [SIGNING_SECRET] });
+    try {
+      assert.equal((await get(signed.url)).status, 404);
+      assert.equal((await get(`${signed.url}api/stream?path=clip.mp4`)).status, 403);
+      assert.equal((await get(`${signed.url}videos/clip.mp4`)).status, 403);
+      const lines = await startupLines(signed.url, signed.config);
+      assert.equal(lines[1], 'page    off (signed links only: sage-stream sign <file>)');
+      const first = '<script>alert(1)</script>.mp4'; // the first file listed (its contents: 'x')
+      const verifier = createUrlVerifier({ secrets: [SIGNING_SECRET] });
+      for (const [name, line] of [['stream', lines[2]], ['videos', lines[3]]] as const) {
+        const url = new RegExp(`^${name} +(\\S+) \\(signed, valid 1 h\\)$`).exec(line ?? '')?.[1] ?? '';
+        const link = readSignedLink(url);
+        assert.ok(typeof link === 'object', line);
+        assert.ok(Math.abs(link.expires - (Date.now() / 1000 + 3600)) < 5, 'an hour from now');
+        assert.equal(verifier.check(url, first), 'valid');
+        const got = await get(url);
+        assert.equal(got.status, 200, url);
+        assert.equal(got.body.toString(), 'x');
+      }
+    } finally {
+      await signed.close();
+    }
+  });
+
+  it('close() ends idle keep-alive connections at once and is idempotent', async () => {
+    const other = await startServer({ dir: fixtures.dir, port: 0 });
+    const agent = new http.Agent({ keepAlive: true });
+    await new Promise<void>((resolve, reject) => {
+      http.get(`${other.url}api/stream?path=clip.mp4`, { agent }, (res) => res.resume().on('end', resolve)).on('error', reject);
+    });
+    const started = Date.now();
+    await Promise.all([other.close(), other.close()]);
+    assert.ok(Date.now() - started < 1000, `close took ${Date.now() - started} ms`);
+    agent.destroy();
+  });
+});
+
+/** A CLI child process, started and reading its output. */
+type Cli = {
+  readonly child: ChildProcess;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** Resolves when the process exits. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+};
+
+function spawnCli(args: readonly string[], env: Record<string, string> = {}): Cli {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SAGE_STREAM_ADMIN_TOKEN: '', SAGE_STREAM_SIGNING_SECRET: '', ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** Runs the CLI to completion (for --help and errors). */
+async function runCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cli = spawnCli(args, env);
+  const { code } = await cli.exited;
+  return { code, stdout: cli.stdout(), stderr: cli.stderr() };
+}
+
+/** Starts `serve` and waits for the startup lines; returns the page URL read from them. */
+async function serveCli(args: readonly string[]): Promise<Cli & { readonly url: string; readonly lines: Map<string, string> }> {
+  const cli = spawnCli(['serve', '--port', '0', ...(args.includes('--log') ? [] : ['--no-log']), ...args]);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const lines = new Map<string, string>();
+    for (const match of cli.stdout().matchAll(/^(\w+) +(\S+)/gm)) lines.set(match[1] ?? '', match[2] ?? '');
+    const url = lines.get('page');
+    if (url !== undefined && lines.has('admin')) return { ...cli, url, lines };
+    const exit = await Promise.race([cli.exited, new Promise((resolve) => setTimeout(resolve, 25))]);
+    if (exit !== undefined) throw new Error(`the CLI exited before listening: ${JSON.stringify(exit)}\n${cli.stderr()}`);
+    if (Date.now() > deadline) {
+      cli.child.kill('SIGKILL');
+      throw new Error(`no startup lines after 15 s:\n${cli.stdout()}\n${cli.stderr()}`);
+    }
+  }
+}
+
+/** Waits for the process to exit, at most `ms`; kills it and fails past that. */
+async function exitWithin(cli: Cli, ms: number): Promise<{ code: number | null; elapsedMs: number }> {
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  const exit = await Promise.race([cli.exited, timeout]);
+  clearTimeout(timer);
+  if (exit === undefined) {
+    cli.child.kill('SIGKILL');
+    assert.fail(`still running ${ms} ms after the signal\n${cli.stderr()}`);
+  }
+  return { code: exit.code, elapsedMs: Date.now() - started };
+}
+
+/** Whether anything accepts connections on the port. */
+function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () => {
+  const fixtures = createFixtures('sage-stream-cli-');
+  before(() => {
+    fixtures.file('clip.mp4', 5000);
+    fixtures.sparse('big.mp4', BIG_SIZE, [{ offset: 0, length: 1024 }]);
+  });
+  after(() => fixtures.remove());
+
+  it('--help prints the usage and exits 0', async () => {
+    const { code, stdout, stderr } = await runCli(['--help']);
+    assert.equal(code, 0);
+    assert.match(stdout, /^Usage: sage-stream serve \[dir\] \[options\]/);
+    assert.match(stdout, /^ {7}sage-stream sign <file> --expires-in <duration> \[options\]$/m);
+    const flags = ['--port', '--host', '--log', '--no-log', '--max-chunk', '--prefix', '--admin-token', '--workers', '--signing-secret-file'];
+    for (const flag of [...flags, '--expires-in', '--expires-at', '--secret-file', '--bind-ip', '--bind-user', '--mode', '--base']) {
+      assert.ok(stdout.includes(flag), `${flag} is not in the usage`);
+    }
+    assert.equal(stderr, '');
+  });
+
+  const errors: ReadonlyArray<{ args: string[]; message: RegExp }> = [
+    { args: ['serve', '--bogus'], message: /unknown option '--bogus'/ },
+    { args: ['serve', '--port', '99999'], message: /--port must be an integer from 0 to 65535/ },
+    { args: ['serve', '--port', 'http'], message: /--port must be/ },
+    { args: ['serve', 'no-such-folder'], message: /folder not found: .*no-such-folder/ },
+    { args: ['serve', 'package.json'], message: /not a folder: .*package\.json/ },
+    { args: [], message: /missing command/ },
+    { args: ['sign', 'clip.mp4', '--expires-in', '1h'], message: /give --secret-file <file> or set SAGE_STREAM_SIGNING_SECRET/ },
+  ];
+  for (const { args, message } of errors) {
+    it(`${args.join(' ') || '(nothing)'} → one line on stderr, exit 2`, async () => {
+      const { code, stdout, stderr } = await runCli(args);
+      assert.equal(code, 2);
+      assert.equal(stdout, '');
+      assert.match(stderr, message);
+      assert.match(stderr, /^sage-stream: [^\n]+\n$/);
+    });
+  }
+
+  it('default folder: prints the URLs and streams the sample with a Range; SIGTERM exits 0', async () => {
+    const cli = await serveCli([]);
+    try {
+      assert.match(cli.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+      assert.doesNotMatch(cli.url, /:0\//);
+      const port = new URL(cli.url).port;
+      assert.equal(cli.lines.get('stream'), `http://127.0.0.1:${port}/api/stream?path=sample.mp4`);
+      assert.equal(cli.lines.get('videos'), `http://127.0.0.1:${port}/videos/sample.mp4`);
+      assert.equal(cli.lines.get('admin'), 'off', 'with --no-log there is no log to view');
+      const got = await get(`${cli.url}api/stream?path=sample.mp4`, { Range: 'bytes=0-1023' });
+      assert.equal(got.status, 206);
+      assert.equal(got.headers['content-range'], `bytes 0-1023/${SAMPLE.length}`);
+      assert.equal(got.headers['content-type'], 'video/mp4');
+      assert.deepEqual(got.body, SAMPLE.subarray(0, 1024));
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    const { code, elapsedMs } = await exitWithin(cli, 3000);
+    assert.equal(code, 0);
+    assert.ok(elapsedMs < 2000, `took ${elapsedMs} ms`);
+  });
+
+  it('serve <dir>: the page lists the file, path mode serves a Range; SIGINT exits 0', async () => {
+    const cli = await serveCli([fixtures.dir]);
+    try {
+      const page = await get(cli.url);
+      assert.equal(page.status, 200);
+      assert.match(String(page.headers['content-type']), /^text\/html/);
+      assert.match(page.body.toString(), /<a data-play href="\/api\/stream\?path=clip\.mp4">clip\.mp4<\/a>/);
+      const got = await get(`${cli.url}videos/clip.mp4`, { Range: 'bytes=10-19' });
+      assert.equal(got.status, 206);
+      assert.equal(got.headers['content-range'], 'bytes 10-19/5000');
+      assert.deepEqual(got.body, pattern(10, 19));
+      assert.equal((await get(`${cli.url}nothing-here`)).status, 404);
+    } finally {
+      cli.child.kill('SIGINT');
+    }
+    assert.equal((await exitWithin(cli, 3000)).code, 0);
+  });
+
+  it('SIGTERM during a download: the response still completes, then exit 0', async () => {
+    const cli = await serveCli([fixtures.dir]);
+    const received = new Promise<{ length: number; expected: number }>((resolve, reject) => {
+      http
+        .get(`${cli.url}api/stream?path=big.mp4`, { agent: false }, (res) => {
+          let length = 0;
+          res.pause(); // stall until after the signal
+          res.on('data', (chunk: Buffer) => (length += chunk.length));
+          res.on('end', () => resolve({ length, expected: Number(res.headers['content-length']) }));
+          res.on('error', reject);
+          cli.child.kill('SIGTERM');
+          setTimeout(() => res.resume(), 500);
+        })
+        .on('error', reject);
+    });
+    const { length, expected } = await received;
+    assert.equal(expected, BIG_SIZE);
+    assert.equal(length, BIG_SIZE);
+    assert.equal((await exitWithin(cli, 3000)).code, 0);
+  });
+
+  it('SIGTERM with a stalled download: cut after the 5 s grace, exit 0 within ~6 s', async () => {
+    const cli = await serveCli([fixtures.dir]);
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      http.get(`${cli.url}api/stream?path=big.mp4`, { agent: false }, resolve).on('error', reject);
+    });
+    res.pause(); // never read: the server blocks on backpressure
+    let length = 0;
+    res.on('data', (chunk: Buffer) => (length += chunk.length));
+    const closed = new Promise<boolean>((resolve) => {
+      res.on('error', () => {}); // "aborted": expected
+      res.on('close', () => resolve(res.complete));
+    });
+    cli.child.kill('SIGTERM');
+    const { code, elapsedMs } = await exitWithin(cli, 8000);
+    assert.equal(code, 0);
+    assert.ok(elapsedMs >= 4500 && elapsedMs < 6500, `exited after ${elapsedMs} ms`);
+    res.resume(); // only now does the client read up to the server's close
+    assert.equal(await closed, false, 'a stalled download completed');
+    assert.ok(length < BIG_SIZE, `${length} bytes`);
+  });
+
+  it('--log FILE: streamed requests are recorded, and SIGTERM flushes them before exit', async () => {
+    const db = join(fixtures.dir, 'cli-watch.db');
+    const cli = await serveCli([fixtures.dir, '--log', db]);
+    try {
+      for (const range of ['bytes=0-99', 'bytes=100-199']) {
+        const got = await get(`${cli.url}api/stream?path=clip.mp4`, { Range: range });
+        assert.equal(got.status, 206);
+      }
+      assert.equal((await get(`${cli.url}videos/clip.mp4`, {}, 'HEAD')).status, 200); // HEAD: not a watch
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    assert.equal((await exitWithin(cli, 3000)).code, 0);
+    const log = await WatchLog.open(db);
+    try {
+      assert.deepEqual(log.requests({ sort: 'startedAt', order: 'asc' }).rows.map((r) => [r.path, r.range, r.bytesSent]), [
+        ['clip.mp4', 'bytes=0-99', 100],
+        ['clip.mp4', 'bytes=100-199', 100],
+      ]);
+      assert.equal(log.sessions().total, 1);
+    } finally {
+      log.close();
+    }
+  });
+
+  it('/admin: the viewer needs the token; without --admin-token the printed URL carries a fresh one', async () => {
+    const chosen = await serveCli([fixtures.dir, '--log', join(fixtures.dir, 'admin-a.db'), '--admin-token', 'let-me-in']);
+    const made = await serveCli([fixtures.dir, '--log', join(fixtures.dir, 'admin-b.db')]);
+    try {
+      assert.equal(chosen.lines.get('admin'), `${chosen.url}admin`, 'a chosen token is never printed');
+      assert.equal((await get(`${chosen.url}admin/api/sessions`)).status, 401);
+      assert.equal((await get(`${chosen.url}admin/api/sessions?token=wrong`)).status, 403);
+      assert.equal((await get(`${chosen.url}api/stream?path=clip.mp4`, { Range: 'bytes=0-9' })).status, 206);
+      let sessions: { total: number; rows: Array<{ path: string }> } = { total: 0, rows: [] };
+      for (let i = 0; i < 40 && sessions.total === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100)); // the log flushes once a second
+        const got = await get(`${chosen.url}admin/api/sessions`, { Authorization: 'Bearer let-me-in' });
+        assert.equal(got.status, 200);
+        sessions = JSON.parse(got.body.toString()) as typeof sessions;
+      }
+      assert.equal(sessions.total, 1);
+      assert.equal(sessions.rows[0]?.path, 'clip.mp4');
+      const printed = made.lines.get('admin') ?? '';
+      assert.match(printed, /\/admin\?token=[\w-]{20,}$/);
+      const page = await get(printed);
+      assert.equal(page.status, 200);
+      assert.match(String(page.headers['content-type']), /^text\/html/);
+      assert.equal((await get(`${made.url}admin`)).status, 401);
+    } finally {
+      chosen.child.kill('SIGTERM');
+      made.child.kill('SIGTERM');
+    }
+    assert.equal((await exitWithin(chosen, 3000)).code, 0);
+    assert.equal((await exitWithin(made, 3000)).code, 0);
+  });
+
+  it('sign prints a URL that serve --signing-secret-file accepts; unsigned and tampered URLs get 403', async () => {
+    const secretFile = fixtures.write('signing.key', `${SIGNING_SECRET}\n`);
+    const cli = await serveCli([fixtures.dir, '--signing-secret-file', secretFile]);
+    try {
+      assert.equal(cli.lines.get('page'), 'off');
+      const base = cli.lines.get('stream')?.replace(/\?.*$/, '') ?? '';
+      assert.match(base, /^http:\/\/127\.0\.0\.1:\d+\/api\/stream$/);
+      const signed = await runCli(['sign', 'clip.mp4', '--expires-in', '2h', '--secret-file', secretFile, '--base', base]);
+      assert.equal(signed.code, 0, signed.stderr);
+      assert.equal(signed.stderr, '');
+      assert.match(signed.stdout, /^http:\/\/127\.0\.0\.1:\d+\/api\/stream\?path=clip\.mp4&expires=\d+&sig=[\w-]{43}\n$/);
+      const url = signed.stdout.trim();
+      const link = readSignedLink(url);
+      assert.ok(typeof link === 'object');
+      assert.ok(Math.abs(link.expires - (Date.now() / 1000 + 7200)) < 10, 'two hours from now');
+      const got = await get(url, { Range: 'bytes=100-199' });
+      assert.equal(got.status, 206);
+      assert.deepEqual(got.body, pattern(100, 199));
+      assert.equal((await get(`${base}?path=clip.mp4`)).status, 403);
+      assert.equal((await get(url.replace('clip.mp4', 'big.mp4'))).status, 403);
+      // The same secret from the environment, bound to the test client's address.
+      const fromEnv = await runCli(['sign', 'clip.mp4', '--expires-in', '60', '--base', base, '--bind-ip', '127.0.0.1'], {
+        SAGE_STREAM_SIGNING_SECRET: SIGNING_SECRET,
+      });
+      assert.equal(fromEnv.code, 0, fromEnv.stderr);
+      assert.match(fromEnv.stdout, /&bind=ip&sig=/);
+      assert.equal((await get(fromEnv.stdout.trim())).status, 200);
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    assert.equal((await exitWithin(cli, 3000)).code, 0);
+  });
+
+  it('a port in use: one line on stderr, exit 1', async () => {
+    const first = await serveCli([fixtures.dir]);
+    try {
+      const { code, stderr } = await runCli(['serve', fixtures.dir, '--no-log', '--port', new URL(first.url).port]);
+      assert.equal(code, 1);
+      assert.match(stderr, /^sage-stream: port \d+ on 127\.0\.0\.1 is already in use\n$/);
+    } finally {
+      first.child.kill('SIGTERM');
+    }
+    assert.equal((await exitWithin(first, 3000)).code, 0);
+  });
+
+  it('--workers 2: both serve Range requests on one port; SIGTERM stops them all, exit 0', async () => {
+    const cli = await serveCli([fixtures.dir, '--workers', '2']);
+    const port = Number(new URL(cli.url).port);
+    try {
+      assert.match(cli.stdout(), /^workers 2$/m);
+      for (let i = 0; i < 6; i++) {
+        const got = await get(`${cli.url}api/stream?path=clip.mp4`, { Range: 'bytes=0-99' });
+        assert.equal(got.status, 206);
+        assert.deepEqual(got.body, pattern(0, 99));
+      }
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    const { code, elapsedMs } = await exitWithin(cli, 8000);
+    assert.equal(code, 0);
+    assert.ok(elapsedMs < 3000, `took ${elapsedMs} ms`);
+    assert.equal(await isListening(port), false, 'a worker still listens after the primary exited');
+  });
+});
