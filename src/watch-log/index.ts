@@ -1,14 +1,11 @@
-export {
-  WatchLog,
-  createWatchLog,
-  type WatchEntry,
-  type WatchLogOptions,
-  type WatchQuery,
-  type WatchPage,
-  type RequestRow,
-  type SessionRow,
-  type VideoTotalRow,
-  type PruneResult,
-} from './watch-log.ts';
+export { WatchLog, createWatchLog, type WatchEntry, type WatchLogOptions } from './watch-log.ts';
+export type {
+  WatchQuery,
+  WatchPage,
+  RequestRow,
+  SessionRow,
+  VideoTotalRow,
+  PruneResult,
+} from './query.ts';
 export { logWatchRequest, type ViewerOptions, type ServedFile } from './record-request.ts';
 export type { Viewer, IdentifyViewer, WatchRecorder } from '../types.ts';

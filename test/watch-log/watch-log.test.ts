@@ -6,15 +6,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { inspect, promisify } from 'node:util';
-import {
-  WatchLog,
-  blockSizeFor,
-  type RequestRow,
-  type SessionRow,
-  type WatchEntry,
-  type WatchLogOptions,
-  type WatchQuery,
-} from '../../src/watch-log/watch-log.ts';
+import { WatchLog, type WatchEntry, type WatchLogOptions } from '../../src/watch-log/watch-log.ts';
+import { blockSizeFor } from '../../src/watch-log/coverage.ts';
+import type { RequestRow, SessionRow, WatchQuery } from '../../src/watch-log/query.ts';
 import { createFixtures } from '../helpers/fixtures.ts';
 
 const KIB = 1024;

@@ -8,9 +8,9 @@ import {
   type RequestRow,
   type SessionRow,
   type VideoTotalRow,
-  type WatchLog,
   type WatchQuery,
-} from '../watch-log.ts';
+} from '../query.ts';
+import type { WatchLog } from '../watch-log.ts';
 
 /** Options for {@link createWatchLogHandler}. */
 export type WatchLogViewerOptions = {
