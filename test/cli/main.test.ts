@@ -12,12 +12,10 @@ import {
   parseCli,
   parseDuration,
   parseSize,
-  startServer,
-  startupLines,
   type CliCommand,
-  type RunningServer,
   type ServeConfig,
-} from '../../src/cli/main.ts';
+} from '../../src/cli/args.ts';
+import { startServer, startupLines, type RunningServer } from '../../src/cli/demo-server.ts';
 import { DEMO_PAGE_CSP } from '../../src/cli/demo-page.ts';
 import { createUrlVerifier, readSignedLink, type SignUrlOptions } from '../../src/serve/signed-url.ts';
 import { WatchLog } from '../../src/watch-log/watch-log.ts';

@@ -1,0 +1,399 @@
+import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { RateLimit } from '../serve/rate-limit.ts';
+import { MIN_SECRET_BYTES, signUrl, type SignUrlOptions } from '../serve/signed-url.ts';
+
+
+/** The folder served when none is given: the sample video shipped with the package (../sample from src/ or dist/). */
+export const SAMPLE_DIR: string = fileURLToPath(new URL('../../sample', import.meta.url));
+export const DEFAULT_PORT = 8000;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PREFIX = '/videos';
+/** The watch log's file, relative to the working directory, unless `--log FILE` or `--no-log`. */
+export const DEFAULT_LOG_FILE = 'watch.db';
+/** The query-mode stream endpoint: `/api/stream?path=<file>`, like the seed's `/api/stream/?path=`. */
+export const STREAM_PATH = '/api/stream';
+/** Where the watch-log viewer will be mounted. */
+export const ADMIN_PATH = '/admin';
+/** How long a shutdown waits for responses in flight before cutting their connections. */
+export const SHUTDOWN_GRACE_MS = 5000;
+export const MAX_WORKERS = 64;
+/** Read when `--admin-token` is not given, so the token need not show up in `ps`. */
+export const ADMIN_TOKEN_ENV = 'SAGE_STREAM_ADMIN_TOKEN';
+/** The signing secret, read when no secret file is given, so it need not show up in `ps`. */
+export const SIGNING_SECRET_ENV = 'SAGE_STREAM_SIGNING_SECRET';
+/** How long the signed links printed at startup (when signing is on) stay valid. */
+export const STARTUP_LINK_SECONDS = 3600;
+
+const SIZE = /^(\d+)([kmg]?)(?:i?b)?$/i;
+const SIZE_FACTORS = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as const;
+const DIGITS = /^\d+$/;
+const PREFIX = /^(?:\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)+\/*$/;
+const TOKEN = /^[\x21-\x7e]+$/;
+const DURATION = /^(\d+)([smhd]?)$/;
+const DURATION_FACTORS = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/** What `startServer` accepts; every field has a default. */
+export type ServeOptions = {
+  /** The folder to serve. Default: the bundled sample folder (`SAMPLE_DIR`). */
+  readonly dir?: string | undefined;
+  /** Default 8000; 0 picks a free port (read it from the result). */
+  readonly port?: number | undefined;
+  /** Default `'127.0.0.1'`: only this machine can connect. */
+  readonly host?: string | undefined;
+  /** The path-mode URL prefix (`/videos/a/b.mp4`, for HLS/DASH). Default `'/videos'`. */
+  readonly prefix?: string | undefined;
+  /** Caps open-ended ranges (`bytes=N-`), as the handler's `maxChunkSize`. Default: no cap. */
+  readonly maxChunkSize?: number | undefined;
+  /** The watch log's SQLite file, or `false` for none. Default `false` here; the CLI defaults to `watch.db`. */
+  readonly log?: string | false | undefined;
+  /** The token the admin log viewer will require. */
+  readonly adminToken?: string | undefined;
+  /**
+   * Secrets signed links are verified with (the handler's `signed.secrets`). When given, every
+   * stream URL must be signed and the demo page, which would list every file, is off. Default: none.
+   */
+  readonly signingSecrets?: readonly (string | Buffer)[] | undefined;
+  /** Paces every response (the handler's `rate`). Default: unpaced. */
+  readonly rate?: RateLimit | undefined;
+};
+
+/** `ServeOptions` with the defaults filled in: what the server runs with. */
+export type ServeConfig = {
+  readonly dir: string;
+  readonly port: number;
+  readonly host: string;
+  readonly prefix: string;
+  readonly maxChunkSize: number | undefined;
+  readonly log: string | false;
+  readonly adminToken: string | undefined;
+  readonly signingSecrets: readonly (string | Buffer)[];
+  readonly rate: RateLimit | undefined;
+};
+
+
+/** What the command line asked for. Bad input is a value, not an exception: main prints it and exits 2. */
+export type CliCommand =
+  | { readonly kind: 'help' }
+  | { readonly kind: 'serve'; readonly config: ServeConfig; readonly workers: number | undefined }
+  | { readonly kind: 'sign'; readonly path: string; readonly options: SignUrlOptions }
+  | { readonly kind: 'error'; readonly message: string };
+
+export const USAGE: string = `Usage: sage-stream serve [dir] [options]
+       sage-stream sign <file> --expires-in <duration> [options]
+
+serve: serves the media files under dir (default: the bundled sample video) over HTTP,
+with Range and conditional requests, and a demo page that plays and seeks them.
+
+Options:
+  --port <port>          port to listen on; 0 picks a free one (default ${DEFAULT_PORT})
+  --host <host>          address to listen on (default ${DEFAULT_HOST}: this machine only)
+  --prefix <path>        URL prefix for path-mode streaming, for HLS/DASH (default ${DEFAULT_PREFIX})
+  --max-chunk <size>     cap responses to open-ended ranges (bytes=N-) at this size:
+                         bytes, or 512k, 8M, 1G (powers of 1024); default no cap
+  --rate <size>          pace each response at this many bytes a second, e.g. 2M
+                         (like nginx's limit_rate); default unpaced
+  --burst <size>         with --rate: send this much at full speed first (limit_rate_after)
+  --log <file>           record plays in this SQLite file (default ${DEFAULT_LOG_FILE})
+  --no-log               record nothing
+  --admin-token <token>  token the admin log viewer asks for (or set ${ADMIN_TOKEN_ENV})
+  --workers <n>          run n worker processes sharing the port (node:cluster)
+  --signing-secret-file <file>
+                         serve signed links only, verified with the secret in this file
+                         (repeat for key rotation; or set ${SIGNING_SECRET_ENV});
+                         the demo page is then off
+  -h, --help             show this help
+
+Routes:
+  /                          the demo page (off with signing)
+  ${STREAM_PATH}?path=<file>    a file, with Range, If-Range, ETag … (the <video> src)
+  <prefix>/<file>            the same by URL path, so HLS/DASH relative segment URLs work
+
+sign: prints a signed, expiring URL for <file> (a path below the served folder).
+
+Options:
+  --expires-in <duration>  valid for 3600 (seconds), 90s, 45m, 2h or 7d
+  --expires-at <date>      valid until this ISO 8601 date (instead of --expires-in)
+  --secret-file <file>     the signing secret, at least ${MIN_SECRET_BYTES} bytes (or set ${SIGNING_SECRET_ENV})
+  --bind-ip <address>      only this client address may use the link
+  --bind-user <id>         only this user (as the server's identify reports) may use it
+  --mode <query|path>      ${STREAM_PATH}?path=<file> (default) or <prefix>/<file>
+  --base <url>             what <file> goes after (default http://${DEFAULT_HOST}:${DEFAULT_PORT}${STREAM_PATH},
+                           or http://${DEFAULT_HOST}:${DEFAULT_PORT}${DEFAULT_PREFIX} with --mode path)
+
+
+Stop with Ctrl-C or SIGTERM: responses in flight get ${SHUTDOWN_GRACE_MS / 1000} s to finish.
+`;
+
+/**
+ * Parses a size: a whole number of bytes, optionally followed by `k`, `M` or `G` (powers of
+ * 1024, any case, optionally with `B` or `iB`): `8M` is 8 MiB. Returns undefined for anything
+ * else, including 0 and sizes beyond `Number.MAX_SAFE_INTEGER`.
+ *
+ * @example
+ * parseSize('512k'); // 524288
+ */
+export function parseSize(text: string): number | undefined {
+  const match = SIZE.exec(text);
+  if (match === null) return undefined;
+  const unit = (match[2] ?? '').toLowerCase() as keyof typeof SIZE_FACTORS;
+  const bytes = Number(match[1]) * SIZE_FACTORS[unit];
+  return Number.isSafeInteger(bytes) && bytes >= 1 ? bytes : undefined;
+}
+
+/**
+ * Parses a duration in seconds: a whole number, optionally followed by `s`, `m`, `h` or `d`.
+ * Returns undefined for anything else, including 0.
+ *
+ * @example
+ * parseDuration('2h'); // 7200
+ */
+export function parseDuration(text: string): number | undefined {
+  const match = DURATION.exec(text);
+  if (match === null) return undefined;
+  const seconds = Number(match[1]) * DURATION_FACTORS[(match[2] ?? '') as keyof typeof DURATION_FACTORS];
+  return Number.isSafeInteger(seconds) && seconds >= 1 ? seconds : undefined;
+}
+
+/**
+ * Reads the command line (without `node` and the script) into a `CliCommand`.
+ *
+ * Uses `util.parseArgs` in strict mode, so an unknown flag or a flag without its value is an
+ * error; every value is then checked, and `dir` must be an existing folder. Relative paths
+ * (`dir`, `--log`, secret files) are resolved against `cwd`. `env` supplies
+ * `SAGE_STREAM_ADMIN_TOKEN` and `SAGE_STREAM_SIGNING_SECRET`. Secret files are read here, and
+ * no message ever shows a secret.
+ */
+export function parseCli(
+  argv: readonly string[],
+  cwd: string = process.cwd(),
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): CliCommand {
+  const parsed = readArgs(argv);
+  if (typeof parsed === 'string') return fail(parsed);
+  const { values, positionals } = parsed;
+  if (values.help === true) return { kind: 'help' };
+  const [command, dirArg, extra] = positionals;
+  if (command === undefined) return fail('missing command: sage-stream serve [dir], or sage-stream sign <file>');
+  if (command !== 'serve' && command !== 'sign') return fail(`unknown command '${command}' (the commands are 'serve' and 'sign')`);
+  const other = (command === 'serve' ? SIGN_ONLY : SERVE_ONLY).find((flag) => values[flag] !== undefined);
+  if (other !== undefined) return fail(`--${other} is not an option of ${command}`);
+  if (command === 'sign') return parseSign(values, positionals.slice(1), cwd, env);
+  if (extra !== undefined) return fail(`unexpected argument '${extra}': serve takes one folder`);
+
+  let port = DEFAULT_PORT;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!DIGITS.test(values.port) || port > 65535) return fail(`--port must be an integer from 0 to 65535, got '${values.port}'`);
+  }
+  const host = values.host ?? DEFAULT_HOST;
+  if (host === '') return fail('--host must not be empty');
+
+  let prefix = DEFAULT_PREFIX;
+  if (values.prefix !== undefined) {
+    prefix = values.prefix.replace(/\/+$/, '');
+    if (!PREFIX.test(values.prefix) || prefix.split('/').some((s) => s === '.' || s === '..')) {
+      return fail(`--prefix must be a URL path like /videos (letters, digits, - . _ ~), got '${values.prefix}'`);
+    }
+    if (prefix === STREAM_PATH || prefix === ADMIN_PATH) return fail(`--prefix ${prefix} is taken by another route`);
+  }
+
+  let maxChunkSize: number | undefined;
+  if (values['max-chunk'] !== undefined) {
+    maxChunkSize = parseSize(values['max-chunk']);
+    if (maxChunkSize === undefined) {
+      return fail(`--max-chunk must be a size like 1048576, 512k, 8M or 1G, got '${values['max-chunk']}'`);
+    }
+  }
+
+  let rate: RateLimit | undefined;
+  if (values.rate !== undefined) {
+    const bytesPerSecond = parseSize(values.rate);
+    if (bytesPerSecond === undefined || bytesPerSecond < 1) return fail(`--rate must be a size per second like 512k or 2M, got '${values.rate}'`);
+    const burstBytes = values.burst === undefined ? 0 : parseSize(values.burst);
+    if (burstBytes === undefined) return fail(`--burst must be a size like 512k or 8M, got '${values.burst}'`);
+    rate = { bytesPerSecond, burstBytes };
+  } else if (values.burst !== undefined) {
+    return fail('--burst needs --rate');
+  }
+
+  if (values.log !== undefined && values['no-log'] === true) return fail('give either --log <file> or --no-log, not both');
+  if (values.log === '') return fail('--log must name a file');
+  const log = values['no-log'] === true ? false : resolve(cwd, values.log ?? DEFAULT_LOG_FILE);
+  if (log !== false && !isDirectory(dirname(log))) return fail(`--log: folder not found: ${dirname(log)}`);
+
+  const adminToken = values['admin-token'] ?? (env[ADMIN_TOKEN_ENV] || undefined);
+  if (adminToken !== undefined && !TOKEN.test(adminToken)) {
+    return fail('--admin-token must be printable ASCII without spaces');
+  }
+
+  let workers: number | undefined;
+  if (values.workers !== undefined) {
+    workers = Number(values.workers);
+    if (!DIGITS.test(values.workers) || workers < 1 || workers > MAX_WORKERS) {
+      return fail(`--workers must be an integer from 1 to ${MAX_WORKERS}, got '${values.workers}'`);
+    }
+  }
+
+  let signingSecrets: string[] = [];
+  for (const file of values['signing-secret-file'] ?? []) {
+    const secret = readSecret(resolve(cwd, file), '--signing-secret-file');
+    if (typeof secret !== 'string') return fail(secret.error);
+    signingSecrets.push(secret);
+  }
+  if (signingSecrets.length === 0 && env[SIGNING_SECRET_ENV]) {
+    const secret = checkSecret(env[SIGNING_SECRET_ENV], SIGNING_SECRET_ENV);
+    if (typeof secret !== 'string') return fail(secret.error);
+    signingSecrets = [secret];
+  }
+
+  const dir = dirArg === undefined ? SAMPLE_DIR : resolve(cwd, dirArg);
+  try {
+    if (!statSync(dir).isDirectory()) return fail(`not a folder: ${dir}`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return fail(code === 'ENOENT' || code === 'ENOTDIR' ? `folder not found: ${dir}` : `cannot read folder ${dir} (${code})`);
+  }
+
+  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, adminToken, signingSecrets, rate }, workers };
+}
+
+type ParsedValues = Exclude<ReturnType<typeof readArgs>, string>['values'];
+
+function parseSign(
+  values: ParsedValues,
+  positionals: readonly string[],
+  cwd: string,
+  env: Readonly<Record<string, string | undefined>>,
+): CliCommand {
+  const [path, extra] = positionals;
+  if (path === undefined) return fail('missing file: sage-stream sign <file> --expires-in <duration>');
+  if (extra !== undefined) return fail(`unexpected argument '${extra}': sign takes one file`);
+
+  const expiresInText = values['expires-in'];
+  const expiresAtText = values['expires-at'];
+  if ((expiresInText === undefined) === (expiresAtText === undefined)) return fail('give either --expires-in or --expires-at');
+  let expiry: { expiresIn: number } | { expiresAt: Date };
+  if (expiresInText !== undefined) {
+    const expiresIn = parseDuration(expiresInText);
+    if (expiresIn === undefined) return fail(`--expires-in must be a duration like 3600, 90s, 45m, 2h or 7d, got '${expiresInText}'`);
+    expiry = { expiresIn };
+  } else {
+    const expiresAt = new Date(expiresAtText ?? '');
+    if (Number.isNaN(expiresAt.getTime())) return fail(`--expires-at must be an ISO 8601 date like 2026-12-31T23:00:00Z, got '${expiresAtText}'`);
+    if (expiresAt.getTime() <= Date.now()) return fail(`--expires-at must be in the future, got '${expiresAtText}'`);
+    expiry = { expiresAt };
+  }
+
+  const bind: { ip?: string; user?: string } = {};
+  const ip = values['bind-ip'];
+  if (ip !== undefined) {
+    if (isIP(ip) === 0) return fail(`--bind-ip must be an IP address, got '${ip}'`);
+    bind.ip = ip;
+  }
+  const user = values['bind-user'];
+  if (user !== undefined) {
+    if (user === '') return fail('--bind-user must not be empty');
+    bind.user = user;
+  }
+
+  const mode = values.mode ?? 'query';
+  if (mode !== 'query' && mode !== 'path') return fail(`--mode must be 'query' or 'path', got '${mode}'`);
+  const base = values.base ?? `http://${DEFAULT_HOST}:${DEFAULT_PORT}${mode === 'query' ? STREAM_PATH : DEFAULT_PREFIX}`;
+
+  let secret: string | { readonly error: string };
+  if (values['secret-file'] !== undefined) secret = readSecret(resolve(cwd, values['secret-file']), '--secret-file');
+  else if (env[SIGNING_SECRET_ENV]) secret = checkSecret(env[SIGNING_SECRET_ENV], SIGNING_SECRET_ENV);
+  else return fail(`give --secret-file <file> or set ${SIGNING_SECRET_ENV}`);
+  if (typeof secret !== 'string') return fail(secret.error);
+
+  const options: SignUrlOptions = { secret, ...expiry, mode, base, ...(ip !== undefined || user !== undefined ? { bind } : {}) };
+  try {
+    signUrl(path, options); // every remaining check (the file name, the base) is signUrl's own
+  } catch (err) {
+    return fail(err instanceof Error ? err.message.replace(/^options\./, '--') : String(err));
+  }
+  return { kind: 'sign', path, options };
+}
+
+/** A secret file's contents without surrounding whitespace (a trailing newline), or why not. */
+function readSecret(path: string, flag: string): string | { readonly error: string } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return { error: `${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
+  }
+  return checkSecret(text, `${flag} ${path}`);
+}
+
+function checkSecret(text: string, source: string): string | { readonly error: string } {
+  const secret = text.trim();
+  const bytes = Buffer.byteLength(secret);
+  if (bytes < MIN_SECRET_BYTES) return { error: `${source}: a signing secret must be at least ${MIN_SECRET_BYTES} bytes, got ${bytes}` };
+  return secret;
+}
+
+const CLI_OPTIONS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  prefix: { type: 'string' },
+  'max-chunk': { type: 'string' },
+  rate: { type: 'string' },
+  burst: { type: 'string' },
+  log: { type: 'string' },
+  'no-log': { type: 'boolean' },
+  'admin-token': { type: 'string' },
+  workers: { type: 'string' },
+  'signing-secret-file': { type: 'string', multiple: true },
+  'expires-in': { type: 'string' },
+  'expires-at': { type: 'string' },
+  'secret-file': { type: 'string' },
+  'bind-ip': { type: 'string' },
+  'bind-user': { type: 'string' },
+  mode: { type: 'string' },
+  base: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+// Each command's own flags: given to the other command, they are an error, not silently ignored.
+const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'rate', 'burst', 'log', 'no-log', 'admin-token', 'workers', 'signing-secret-file'] as const;
+const SIGN_ONLY = ['expires-in', 'expires-at', 'secret-file', 'bind-ip', 'bind-user', 'mode', 'base'] as const;
+
+// strict: an unknown flag, or a string flag without its value, throws; that becomes the message.
+function readArgs(argv: readonly string[]) {
+  try {
+    return parseArgs({ args: [...argv], options: CLI_OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    return describeParseError(err);
+  }
+}
+
+function fail(message: string): CliCommand {
+  return { kind: 'error', message };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+// parseArgs's messages are long and sometimes multi-sentence; keep the one line that matters.
+function describeParseError(err: unknown): string {
+  const { code, message } = err as { code?: string; message?: string };
+  const quoted = /'([^']*)'/.exec(message ?? '')?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && quoted !== undefined) return `unknown option '${quoted}'`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && quoted !== undefined) {
+    const option = quoted.replace(/ .*$/, '');
+    if (message?.includes('does not take an argument') === true) return `option '${option}' takes no value`;
+    if (message?.includes('ambiguous') === true) return `option '${option}' needs a value (write ${option}=-… for one starting with -)`;
+    return `option '${option}' needs a value`;
+  }
+  return (message ?? String(err)).split('\n')[0] ?? 'bad arguments';
+}
