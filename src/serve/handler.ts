@@ -17,10 +17,9 @@ import {
   answer,
   answerFsError,
   serveOpenFile,
-  watchConnection,
-  type Connection,
   type OpenTarget,
-} from './serve-file.ts';
+} from './respond.ts';
+import { watchConnection, type Connection } from './connection.ts';
 
 const debug = debuglog('sage-stream');
 

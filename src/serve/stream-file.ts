@@ -1,5 +1,6 @@
 import { resolveSendOptions, type ResolvedSendOptions, type SendOptions } from './options.ts';
-import { answer, openAndServe, watchConnection } from './serve-file.ts';
+import { answer, openAndServe } from './respond.ts';
+import { watchConnection } from './connection.ts';
 import type { StreamOutcome, StreamRequest, StreamResponse } from '../types.ts';
 
 // Options objects are usually module constants: validate each one once, not per request.

@@ -1,0 +1,237 @@
+import { randomBytes } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { debuglog } from 'node:util';
+import { statusForFsError } from '../errors.ts';
+import { etagFor } from '../http/etag.ts';
+import { READ_FLAGS } from '../files/confine.ts';
+import type { OpenFile } from '../files/open-file-cache.ts';
+import type { ResolvedSendOptions } from './options.ts';
+import type { ResponseSink, StreamOutcome, StreamRequest } from '../types.ts';
+import { evaluatePreconditions, httpDate, isRangeAllowed, type Validators } from '../http/preconditions.ts';
+import type { ByteRange, RangeResult } from '../http/range.ts';
+import { NOSNIFF, reportError, sendStatus } from './responses.ts';
+import type { Connection } from './connection.ts';
+import { outcome, sendBody } from './send-body.ts';
+
+const debug = debuglog('sage-stream');
+
+/** The file `openAndServe` opens, and what to do when it is not there or not allowed. */
+export type OpenTarget = {
+  readonly path: string;
+  /** The name its media type is looked up by (and `rate` is given). */
+  readonly fileName: string;
+  /** Answers the 404 case (middleware passes it on instead). */
+  readonly notFound?: (() => StreamOutcome | undefined) | undefined;
+  /**
+   * Last say once the file's validators are known, before preconditions: a status refuses the
+   * request with it (e.g. an expired signed link that still has a grace rule to meet).
+   */
+  readonly admit?: ((validators: Required<Validators>) => number | undefined) | undefined;
+};
+
+/**
+ * Opens a file, serves it with `serveOpenFile` and closes it whatever happens. File-system
+ * errors before the headers become 403/404 (or 500, reported to onError).
+ */
+export async function openAndServe(
+  req: StreamRequest,
+  res: ResponseSink,
+  connection: Connection,
+  target: OpenTarget,
+  options: ResolvedSendOptions,
+): Promise<StreamOutcome | undefined> {
+  const notFound = target.notFound ?? (() => answer(req, res, 404));
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(target.path, READ_FLAGS);
+    const stats = await handle.stat({ bigint: true });
+    if (!stats.isFile()) return notFound(); // a directory, FIFO or device: nothing to stream
+    if (connection.closed) return undefined; // the client left while we were opening
+    return await serveOpenFile(req, res, connection, { handle, stats }, target.fileName, options, target.admit);
+  } catch (err) {
+    return answerFsError(req, res, err, options, notFound);
+  } finally {
+    await handle?.close();
+  }
+}
+
+/**
+ * Answers a file-system error that came before the headers: 404 through `notFound` (middleware
+ * passes it on), 403, or 500 reported to onError.
+ */
+export function answerFsError(
+  req: StreamRequest,
+  res: ResponseSink,
+  err: unknown,
+  options: ResolvedSendOptions,
+  notFound: () => StreamOutcome | undefined,
+): StreamOutcome | undefined {
+  const status = statusForFsError(err);
+  if (status === 500) reportError(options, err, req);
+  return status === 404 ? notFound() : answer(req, res, status);
+}
+
+/**
+ * Answers a GET or HEAD with an open regular file: validators, conditional requests (RFC 9110
+ * §13.2.2), ranges (§14) and the body, honouring backpressure and stopping as soon as the client
+ * leaves. Resolves, never rejects; the caller closes the file once it has.
+ */
+export async function serveOpenFile(
+  req: StreamRequest,
+  res: ResponseSink,
+  connection: Connection,
+  file: OpenFile,
+  fileName: string,
+  options: ResolvedSendOptions,
+  admit?: OpenTarget['admit'],
+): Promise<StreamOutcome> {
+  const { handle, stats } = file;
+  const size = Number(stats.size);
+  const validators = validatorsFor(stats);
+  const { headers } = req;
+  // The refusal depends on this request (its link), not on the file: no cache may keep it.
+  const refusal = admit?.(validators);
+  if (refusal !== undefined) return answer(req, res, refusal, ['Cache-Control', 'no-store']);
+
+  // §13.2.2: preconditions first, decided from metadata alone (the body is never read).
+  const precondition = evaluatePreconditions(
+    {
+      ifMatch: headers['if-match'],
+      ifNoneMatch: headers['if-none-match'],
+      ifModifiedSince: headers['if-modified-since'],
+      ifUnmodifiedSince: headers['if-unmodified-since'],
+    },
+    validators,
+  );
+  if (precondition === 'precondition-failed') return answer(req, res, 412);
+  if (precondition === 'not-modified') {
+    res.writeHead(304, cacheHeaders(validators, options));
+    res.end();
+    debug('%s %s → 304', req.method, req.url);
+    return outcome(304, 0, false, size);
+  }
+
+  // §14.2: Range is defined for GET only; If-Range decides whether it still applies.
+  const rangeHeader = req.method === 'GET' ? headers.range : undefined;
+  const range: RangeResult =
+    rangeHeader !== undefined && isRangeAllowed(singleValue(headers['if-range']), validators)
+      ? options.rangeParser.parse(rangeHeader, size)
+      : { kind: 'absent' };
+
+  const contentType = options.mediaTypeFor(fileName);
+  const fileHeaders = [
+    'Accept-Ranges', 'bytes',
+    ...(validators.lastModifiedStrong ? ['Last-Modified', httpDate(validators.lastModifiedMs)] : []),
+    ...cacheHeaders(validators, options),
+    ...NOSNIFF,
+  ];
+  switch (range.kind) {
+    case 'absent':
+    case 'ignored':
+      res.writeHead(200, ['Content-Type', contentType, 'Content-Length', String(size), ...fileHeaders]);
+      return sendBody(req, res, connection, { handle, fileName, status: 200, size, ranges: [{ start: 0, end: size - 1 }], framing: [] }, options);
+    case 'unsatisfiable':
+      return answer(req, res, 416, ['Content-Range', `bytes */${size}`, 'Accept-Ranges', 'bytes']);
+    case 'partial': {
+      const ranges = capOpenEnded(range.ranges, range.openEnded, options.maxChunkSize);
+      if (ranges.length === 1) {
+        const { start, end } = ranges[0]!;
+        res.writeHead(206, [
+          'Content-Type', contentType,
+          'Content-Length', String(end - start + 1),
+          'Content-Range', `bytes ${start}-${end}/${size}`,
+          ...fileHeaders,
+        ]);
+        return sendBody(req, res, connection, { handle, fileName, status: 206, size, ranges, framing: [] }, options);
+      }
+      const multipart = layoutMultipart(ranges, size, contentType);
+      res.writeHead(206, [
+        'Content-Type', `multipart/byteranges; boundary=${multipart.boundary}`,
+        'Content-Length', String(multipart.length),
+        ...fileHeaders,
+      ]);
+      return sendBody(req, res, connection, { handle, fileName, status: 206, size, ranges, framing: multipart.framing }, options);
+    }
+    default:
+      return assertNever(range);
+  }
+}
+
+/**
+ * The ETag and Last-Modified of a file. A modification time in the future is replaced by now
+ * (RFC 9110 §8.8.2.1). Last-Modified counts as strong only once its second is over: a file
+ * written twice within one second would otherwise have one date for two contents, and a resume
+ * with `If-Range: <date>` could splice them (§8.8.2.2, §13.1.5; pinned by the handler tests
+ * "a file modified this second …").
+ */
+function validatorsFor(stats: BigIntStats): Required<Validators> {
+  const nowMs = Date.now();
+  const lastModifiedMs = Math.min(Number(stats.mtimeMs), nowMs);
+  return {
+    etag: etagFor(stats),
+    lastModifiedMs,
+    lastModifiedStrong: Math.floor(lastModifiedMs / 1000) < Math.floor(nowMs / 1000),
+  };
+}
+
+function cacheHeaders(validators: Validators, options: ResolvedSendOptions): string[] {
+  return options.cacheControl === undefined
+    ? ['ETag', validators.etag]
+    : ['ETag', validators.etag, 'Cache-Control', options.cacheControl];
+}
+
+/** Answers with a status and no file body, returning the outcome to report. */
+export function answer(
+  req: StreamRequest,
+  res: ResponseSink,
+  status: number,
+  extraHeaders: readonly string[] = [],
+): StreamOutcome {
+  debug('%s %s → %d', req.method, req.url, status);
+  sendStatus(req, res, status, extraHeaders);
+  return outcome(status, 0, false, undefined);
+}
+
+// An open-ended range may be capped (the seed's STREAM_MAX_LOAD_VOLUME); exactly maxChunkSize bytes.
+function capOpenEnded(
+  ranges: readonly ByteRange[],
+  openEnded: boolean,
+  maxChunkSize: number | undefined,
+): readonly ByteRange[] {
+  const only = ranges[0];
+  if (!openEnded || maxChunkSize === undefined || ranges.length !== 1 || only === undefined) return ranges;
+  if (only.end - only.start + 1 <= maxChunkSize) return ranges;
+  return [{ start: only.start, end: only.start + maxChunkSize - 1 }];
+}
+
+type MultipartLayout = { readonly boundary: string; readonly framing: readonly Buffer[]; readonly length: number };
+
+/**
+ * Lays out a multipart/byteranges body (RFC 9110 §14.6): one framing buffer before each part
+ * and one after the last, so the exact Content-Length is known before a byte is read.
+ */
+function layoutMultipart(ranges: readonly ByteRange[], size: number, contentType: string): MultipartLayout {
+  const boundary = randomBytes(16).toString('hex'); // random: it cannot be predicted into a file's bytes
+  const framing: Buffer[] = [];
+  let length = 0;
+  ranges.forEach(({ start, end }, i) => {
+    const head = Buffer.from(
+      `${i === 0 ? '' : '\r\n'}--${boundary}\r\nContent-Type: ${contentType}\r\nContent-Range: bytes ${start}-${end}/${size}\r\n\r\n`,
+    );
+    framing.push(head);
+    length += head.length + (end - start + 1);
+  });
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  framing.push(tail);
+  return { boundary, framing, length: length + tail.length };
+}
+
+// Node joins repeated headers it knows; an array here means a field that must not repeat did.
+function singleValue(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unexpected value ${JSON.stringify(value)}`);
+}
