@@ -14,7 +14,7 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PREFIX = '/videos';
 /** The watch log's file, relative to the working directory, unless `--log FILE` or `--no-log`. */
 export const DEFAULT_LOG_FILE = 'watch.db';
-/** The query-mode stream endpoint: `/api/stream?path=<file>`, like the seed's `/api/stream/?path=`. */
+/** The query-mode stream endpoint: `/api/stream?path=<file>`, like django-sage-streaming's `/api/stream/?path=`. */
 export const STREAM_PATH = '/api/stream';
 /** Where the watch-log viewer will be mounted. */
 export const ADMIN_PATH = '/admin';

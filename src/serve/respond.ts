@@ -193,7 +193,7 @@ export function answer(
   return outcome(status, 0, false, undefined);
 }
 
-// An open-ended range may be capped (the seed's STREAM_MAX_LOAD_VOLUME); exactly maxChunkSize bytes.
+// An open-ended range may be capped (django-sage-streaming's STREAM_MAX_LOAD_VOLUME); exactly maxChunkSize bytes.
 function capOpenEnded(
   ranges: readonly ByteRange[],
   openEnded: boolean,

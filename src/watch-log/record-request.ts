@@ -23,7 +23,7 @@ export type ServedFile = {
 const ANONYMOUS: Viewer = Object.freeze({ userId: null, isAuthenticated: false });
 
 /**
- * Records one served request in a watch log (the seed's `log_watch_request`), for custom routes
+ * Records one served request in a watch log (django-sage-streaming's `log_watch_request`), for custom routes
  * built on `streamFile`; `createStreamHandler({ watchLog })` calls it for you.
  *
  * Only a streamed GET is a watch: HEAD, 304, 412, 416 and errors are not recorded. Resolves
