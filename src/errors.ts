@@ -1,13 +1,12 @@
 /** Machine-readable reasons a file could not be streamed. */
 export type StreamErrorCode =
-  | 'ERR_BAD_REQUEST'
   | 'ERR_FORBIDDEN'
   | 'ERR_NOT_FOUND'
   | 'ERR_FILE_TRUNCATED'
   | 'ERR_READ_FAILED';
 
 /** The HTTP statuses a StreamError can carry. */
-export type StreamErrorStatus = 400 | 403 | 404 | 500;
+export type StreamErrorStatus = 403 | 404 | 500;
 
 /**
  * The one error class that crosses the public API: `code` is for programs, `status` for HTTP.
