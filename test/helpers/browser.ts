@@ -346,7 +346,7 @@ async function openPage(connection: Connection, callTimeoutMs: number): Promise<
     };
     if (result.exceptionDetails) {
       const details = result.exceptionDetails;
-      const why = details.exception?.description ?? details.text ?? 'an exception';
+      const why = (details.exception?.description ?? details.text ?? 'an exception').replace(/^Error: /, '');
       throw new Error(`${why}\npage messages:\n${report()}`);
     }
     return result.result?.value as T;
