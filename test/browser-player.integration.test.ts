@@ -69,8 +69,8 @@ function withCors(handler: Listener): Listener {
 describe('real players in Chromium against sage-stream', { skip }, () => {
   const pool = serverPool();
   const served: Served[] = [];
-  let browser: Browser;
-  let pages: PlayerPages;
+  let browser: Browser | undefined;
+  let pages: PlayerPages | undefined;
   let corsMedia: TestServer;
   let plainMedia: TestServer;
   const media = { mp4: '', vtt: '', hlsTs: '', hlsFmp4: '', dash: '' };
@@ -86,18 +86,19 @@ describe('real players in Chromium against sage-stream', { skip }, () => {
     };
 
   before(async () => {
-    const [mp4, vtt, hlsTs, hlsFmp4, dash, launched, started] = await Promise.all([
+    // Both settle before either can throw, so after() closes whatever did start.
+    const started = Promise.all([launchBrowser().then((launched) => (browser = launched)), startPlayerPages().then((started) => (pages = started))]);
+    const made = Promise.all([
       makeMp4({ seconds: SECONDS }),
       makeVtt({ seconds: SECONDS }),
       makeHlsTs({ seconds: SECONDS }),
       makeHlsFmp4({ seconds: SECONDS }),
       makeDash({ seconds: SECONDS }),
-      launchBrowser(),
-      startPlayerPages(),
     ]);
+    await Promise.allSettled([started, made]);
+    await started;
+    const [mp4, vtt, hlsTs, hlsFmp4, dash] = await made;
     Object.assign(media, { mp4: mp4.name, vtt: vtt.name, hlsTs: hlsTs.name, hlsFmp4: hlsFmp4.name, dash: dash.name });
-    browser = launched;
-    pages = started;
     const root = mediaRoot();
     // When the library's `cors` option lands, this line becomes
     // logged(createStreamHandler({ root, mode: 'path', cors: … })).
@@ -113,6 +114,7 @@ describe('real players in Chromium against sage-stream', { skip }, () => {
 
   /** Opens the page, runs `check` on it, and on failure adds what the media servers answered. */
   async function withPage(kind: PlayerKind, src: string, check: (page: Page) => Promise<void>, track?: string): Promise<void> {
+    assert.ok(browser && pages, 'before() did not finish');
     const page = await browser.newPage();
     const first = served.length;
     try {
@@ -123,7 +125,7 @@ describe('real players in Chromium against sage-stream', { skip }, () => {
       (err as Error).message += `\nmedia requests:\n${requests.join('\n') || '(none)'}`;
       throw err;
     } finally {
-      await page.close();
+      await page.close().catch(() => {}); // a dead browser has already said why
     }
   }
 

@@ -24,6 +24,8 @@ const FLAGS = [
 ];
 
 const DEVTOOLS_URL = /DevTools listening on (ws:\/\/\S+)/;
+/** Containers have no D-Bus, and Chromium says so a dozen times: kept out of error messages. */
+const DBUS_NOISE = /^.*ERROR:dbus\/.*\n?/gm;
 const DEFAULT_LAUNCH_TIMEOUT_MS = 15_000;
 const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 /** How long a CDP call that awaits a page promise may outlive that promise's own timeout. */
@@ -177,7 +179,7 @@ export async function launchBrowser(options: LaunchOptions = {}): Promise<Browse
 
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-    stderr = (stderr + text).slice(-STDERR_TAIL_CHARS);
+    stderr = (stderr + text.replace(DBUS_NOISE, '')).slice(-STDERR_TAIL_CHARS);
   });
   const exited = new Promise<Error>((resolve) => {
     child.once('error', (err) => resolve(new Error(`Chromium (${path}) did not start: ${err.message}`)));
