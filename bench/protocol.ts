@@ -11,6 +11,8 @@ export type Target = {
   /** The URL path of the bench file, e.g. `/f/data-268435456.bin`. */
   readonly path: string;
   readonly fileSize: number;
+  /** A user's file (`--file`): check bodies against its bytes instead of the bench pattern. */
+  readonly check?: string;
 };
 
 /** Keep-alive connections sending one request after another for a while. */
@@ -93,3 +95,6 @@ export type LoadMessage =
 
 /** The first stdout line of a server process. */
 export type ServerReady = { readonly port: number; readonly pids: readonly number[] };
+
+/** A Node server's event-loop delay (bench/servers/common.ts), from monitorEventLoopDelay. */
+export type EventLoopDelay = { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number };

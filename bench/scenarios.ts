@@ -22,7 +22,7 @@ export type BenchConfig = {
   readonly workers: number;
 };
 
-export type ScenarioId = 'full1' | 'full4' | 'browser' | 'seek' | 'tiny' | 'slow' | 'abort' | 'cluster';
+export type ScenarioId = 'full1' | 'full4' | 'browser' | 'seek' | 'tiny' | 'slow' | 'abort' | 'cold' | 'cluster';
 export type Metric = 'MB/s' | 'req/s' | 'memory';
 
 /** A named, parameterised workload. */
@@ -35,7 +35,14 @@ export type Scenario = {
   /** 'references': sage, naive, nginx; 'cluster': sage with 1 worker and with N. */
   readonly servers: 'references' | 'cluster';
   readonly job: (config: BenchConfig, target: Target, seed: number) => LoadJob;
+  /** Drop the page cache before the load and read the servers' event-loop delay. */
+  readonly cold?: true;
 };
+
+/** Whether each run of the scenario gets a server process of its own. */
+export function isFresh(scenario: Scenario): boolean {
+  return scenario.metric === 'memory' || scenario.servers === 'cluster' || scenario.cold === true;
+}
 
 const KIB = 1024;
 
@@ -116,6 +123,15 @@ export const SCENARIOS: readonly Scenario[] = [
     metric: 'req/s',
     servers: 'cluster',
     job: (config, target, seed) => requests(config, target, seed, 64, { kind: 'fixed', start: 0, end: config.tinyLength - 1 }),
+  },
+  {
+    id: 'cold',
+    number: '8',
+    title: (config) => `cold cache: random ${config.seekLength / KIB} KiB ranges, 32 connections, fresh server, page cache dropped`,
+    metric: 'req/s',
+    servers: 'references',
+    cold: true,
+    job: (config, target, seed) => requests({ ...config, warmupMs: 0 }, target, seed, 32, { kind: 'random', length: config.seekLength }),
   },
 ];
 
