@@ -33,6 +33,7 @@ const FULL: BenchConfig = {
   abortConcurrency: 50,
   settleMs: 2000,
   workers: Math.max(2, os.availableParallelism()),
+  dropCaches: true,
 };
 const PRESETS: Readonly<Record<'full' | 'quick' | 'tiny', BenchConfig>> = {
   full: FULL,
@@ -43,14 +44,15 @@ const PRESETS: Readonly<Record<'full' | 'quick' | 'tiny', BenchConfig>> = {
     fileSize: 4 * MIB,
     reps: 1,
     warmupMs: 0,
-    durationMs: 100,
-    maxRequests: 200,
+    durationMs: 80,
+    maxRequests: 150,
     slowClients: 10,
-    slowDurationMs: 200,
+    slowDurationMs: 150,
     aborts: 20,
     abortConcurrency: 5,
     settleMs: 50,
     workers: 2,
+    dropCaches: false,
   },
 };
 
@@ -192,7 +194,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const startedAt = new Date().toISOString();
-const coldNote = scenarios.some((s) => s.cold === true) ? ` (cold-cache scenario: ${DROP_CACHES} ${isWritable(DROP_CACHES) ? 'writable, dropped before each run' : 'not writable here, so the cache stays warm: read its figures as warm'})` : '';
+const coldNote = scenarios.some((s) => s.cold === true) ? ` (cold-cache scenario: ${DROP_CACHES} ${!config.dropCaches ? 'left alone by this preset' : isWritable(DROP_CACHES) ? 'writable, dropped before each run' : 'not writable here, so the cache stays warm: read its figures as warm'})` : '';
 const loadAtStart = os.loadavg()[0] ?? 0;
 log(file === undefined ? `bench file: ${config.fileSize} bytes in ${flags.dir}` : `your file: ${file.path}, ${file.size} bytes`, false);
 const benchFile = file ?? (await ensureBenchFile(flags.dir, config.fileSize));

@@ -20,7 +20,13 @@ export type BenchConfig = {
   readonly settleMs: number;
   /** Workers of the N-worker cluster in scenario 7. */
   readonly workers: number;
+  /** Whether the cold-cache scenario empties the page cache (machine-wide: off in the test's preset). */
+  readonly dropCaches: boolean;
 };
+
+function size(bytes: number): string {
+  return bytes % KIB === 0 ? `${bytes / KIB} KiB` : `${bytes} B`;
+}
 
 export type ScenarioId = 'full1' | 'full4' | 'browser' | 'seek' | 'tiny' | 'slow' | 'abort' | 'cold' | 'cluster';
 export type Metric = 'MB/s' | 'req/s' | 'memory';
@@ -79,7 +85,7 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     id: 'seek',
     number: '3',
-    title: (config) => `seeking: random ${config.seekLength / KIB} KiB ranges, 32 connections`,
+    title: (config) => `seeking: random ${size(config.seekLength)} ranges, 32 connections`,
     metric: 'req/s',
     servers: 'references',
     job: (config, target, seed) => requests(config, target, seed, 32, { kind: 'random', length: config.seekLength }),
@@ -127,7 +133,7 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     id: 'cold',
     number: '8',
-    title: (config) => `cold cache: random ${config.seekLength / KIB} KiB ranges, 32 connections, fresh server, page cache dropped`,
+    title: (config) => `cold cache: random ${size(config.seekLength)} ranges, 32 connections, fresh server, page cache dropped`,
     metric: 'req/s',
     servers: 'references',
     cold: true,

@@ -183,6 +183,10 @@ export async function runBench(plan: BenchPlan): Promise<RunRecord[]> {
   for (let rep = 1; rep <= config.reps; rep++) {
     const shared = new Map<string, ServerHandle>();
     try {
+      // The shared servers start side by side: each is idle until its turn.
+      const sharedSpecs = plan.servers.filter((spec) => plan.scenarios.some((s) => !isFresh(s) && (spec.scenarios === undefined || spec.scenarios.includes(s.id))));
+      const launches = await Promise.allSettled(sharedSpecs.map(async (spec) => shared.set(spec.name, await start(spec, file.dir))));
+      for (const outcome of launches) if (outcome.status === 'rejected') throw outcome.reason;
       for (const scenario of plan.scenarios) {
         const fresh = isFresh(scenario);
         for (const spec of specsFor(scenario, rep)) {
@@ -201,7 +205,7 @@ export async function runBench(plan: BenchPlan): Promise<RunRecord[]> {
               await sleep(100);
             }
             let note: string | undefined;
-            if (scenario.cold === true) note = dropCaches();
+            if (scenario.cold === true) note = config.dropCaches ? dropCaches() : 'page cache not dropped (this preset leaves it alone)';
             const measureLoop = scenario.cold === true && spec.kind === 'node';
             if (measureLoop) await eventLoop(server.port, true);
             const before = sampleProcesses(pids);
