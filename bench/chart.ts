@@ -1,4 +1,4 @@
-import type { SummaryRow } from './report.ts';
+import type { BenchMeta, SummaryRow } from './report.ts';
 
 const WIDTH = 760;
 const LABEL_WIDTH = 120;
@@ -16,6 +16,11 @@ const COLORS: Readonly<Record<string, string>> = {
   naive: '#b85450',
   nginx: '#444444',
 };
+
+/** The chart's second line: machine, load, date and command of the run. */
+export function chartSubtitle(meta: BenchMeta): string {
+  return `${meta.node}, ${meta.cpus} CPUs, ${meta.platform}, load average ${meta.loadAverage.split(' (')[0] ?? ''}; ${meta.startedAt.slice(0, 16).replace('T', ' ')} UTC; ${meta.command}`;
+}
 
 /** Text for an SVG text node or attribute: the five XML specials escaped. */
 export function escapeXml(text: string): string {
@@ -55,11 +60,13 @@ export function ratioChart(rows: readonly SummaryRow[], subtitle: string): strin
       const failed = row.errors > 0;
       body.push(`<text x="${LABEL_WIDTH - 6}" y="${y + 11}" text-anchor="end">${escapeXml(row.server)}</text>`);
       if (ratio !== undefined && ratio > 0) {
+        // Bars grow from 1× (send): right is faster than send, left slower.
         const end = x(Math.min(high, Math.max(low, ratio)));
+        const one = x(1);
         const fill = failed ? 'url(#failed)' : (COLORS[row.server] ?? '#888888');
-        body.push(`<rect x="${plotLeft}" y="${y}" width="${Math.max(1, end - plotLeft).toFixed(1)}" height="${BAR_HEIGHT}" fill="${fill}"/>`);
+        body.push(`<rect x="${Math.min(one, end).toFixed(1)}" y="${y}" width="${Math.max(1, Math.abs(end - one)).toFixed(1)}" height="${BAR_HEIGHT}" fill="${fill}"/>`);
         const label = `${ratio.toFixed(2)}×${failed ? ' failed' : ''}`;
-        body.push(`<text x="${(end + 4).toFixed(1)}" y="${y + 11}">${escapeXml(label)}</text>`);
+        body.push(`<text x="${(Math.max(one, end) + 4).toFixed(1)}" y="${y + 11}">${escapeXml(label)}</text>`);
       } else {
         body.push(`<text x="${plotLeft + 4}" y="${y + 11}" fill="#888888">${escapeXml(failed ? 'failed' : 'n/a')}</text>`);
       }

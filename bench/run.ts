@@ -5,7 +5,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ratioChart } from './chart.ts';
+import { chartSubtitle, ratioChart } from './chart.ts';
 import { ensureBenchFile, userFile, warmPageCache, type BenchFile } from './data.ts';
 import { markdown, summarise, type BenchMeta } from './report.ts';
 import { selectScenarios, type BenchConfig } from './scenarios.ts';
@@ -44,10 +44,10 @@ const PRESETS: Readonly<Record<'full' | 'quick' | 'tiny', BenchConfig>> = {
     fileSize: 4 * MIB,
     reps: 1,
     warmupMs: 0,
-    durationMs: 80,
-    maxRequests: 150,
+    durationMs: 100,
+    maxRequests: 200,
     slowClients: 10,
-    slowDurationMs: 150,
+    slowDurationMs: 200,
     aborts: 20,
     abortConcurrency: 5,
     settleMs: 50,
@@ -230,7 +230,7 @@ const report = markdown(meta, config, rows);
 mkdirSync(dirname(flags.json), { recursive: true });
 writeFileSync(flags.json, `${JSON.stringify({ meta, config, summary: rows, runs: records }, null, 2)}\n`);
 log(`JSON written to ${flags.json}`, false);
-const chart = ratioChart(rows, `${meta.node}, ${meta.cpus} CPUs, ${meta.platform}; ${meta.startedAt.slice(0, 16).replace('T', ' ')} UTC; \`${meta.command}\``);
+const chart = ratioChart(rows, chartSubtitle(meta));
 const svgPaths = [fileURLToPath(new URL('./results/latest.svg', import.meta.url)), ...(flags.svg === undefined ? [] : [flags.svg])];
 for (const path of svgPaths) {
   mkdirSync(dirname(path), { recursive: true });
