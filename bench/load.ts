@@ -224,6 +224,7 @@ function runRequests(job: RequestJob): Promise<LoadResult> {
   let completed = 0;
   let bodyBytes = 0;
   let running = true;
+  let awaitingFirst = false;
   return new Promise((resolve) => {
     const finish = (): void => {
       if (!running) return;
@@ -268,12 +269,13 @@ function runRequests(job: RequestJob): Promise<LoadResult> {
       const reader = new ResponseReader(
         (n) => {
           if (counting) bodyBytes += n;
+          if (awaitingFirst && job.unit === 'bytes') finish();
         },
         (head) => {
           if (counting) {
             completed++;
             latencies.push(performance.now() - sentAt);
-            if (completed >= job.maxRequests) return finish();
+            if (completed >= job.maxRequests || awaitingFirst) return finish();
           }
           // Connection: close → the 'close' handler opens a new connection.
           if (running && !head.close) issue();
@@ -307,7 +309,15 @@ function runRequests(job: RequestJob): Promise<LoadResult> {
       bodyBytes = 0;
       latencies.length = 0;
     }, job.warmupMs);
-    const deadline = setTimeout(finish, job.warmupMs + job.durationMs);
+    let deadline = setTimeout(function end(): void {
+      // Nothing counted yet: go on until something is (at most 9 more durations).
+      if (performance.now() - countFrom < job.durationMs * 10 && (job.unit === 'responses' ? completed === 0 : bodyBytes === 0)) {
+        awaitingFirst = true;
+        deadline = setTimeout(finish, job.durationMs * 9);
+        return;
+      }
+      finish();
+    }, job.warmupMs + job.durationMs);
     const progress = setInterval(() => {
       send({ progress: { elapsedMs: performance.now() - started, done: completed, errors: errors.count } });
     }, PROGRESS_INTERVAL_MS);

@@ -25,6 +25,12 @@ export type RequestJob = Target & {
   readonly maxRequests: number;
   readonly range: RangeSpec;
   readonly seed: number;
+  /**
+   * When the duration is up and nothing was counted yet (no response for a req/s figure, no
+   * byte for MB/s), the run goes on until something is, for at most 9 more durations: on a
+   * starved machine a 100 ms run may otherwise measure 0.
+   */
+  readonly unit: 'responses' | 'bytes';
 };
 
 /** Clients that each read `bytesPerTick` every `tickMs`, then all leave at once. */

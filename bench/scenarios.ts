@@ -53,7 +53,8 @@ export function isFresh(scenario: Scenario): boolean {
 const KIB = 1024;
 
 function requests(config: BenchConfig, target: Target, seed: number, connections: number, range: RangeSpec): LoadJob {
-  return { kind: 'requests', ...target, connections, range, seed, warmupMs: config.warmupMs, durationMs: config.durationMs, maxRequests: config.maxRequests };
+  const unit = range.kind === 'random' || range.kind === 'fixed' ? 'responses' : 'bytes';
+  return { kind: 'requests', ...target, connections, range, seed, warmupMs: config.warmupMs, durationMs: config.durationMs, maxRequests: config.maxRequests, unit };
 }
 
 /** The scenarios in the order they run. */

@@ -1,12 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { escapeXml, ratioChart } from '../bench/chart.ts';
-import { byteAt, ensureBenchFile, patternBlock, type BenchFile } from '../bench/data.ts';
+import { byteAt, ensureBenchFile, patternBlock, userFile, type BenchFile } from '../bench/data.ts';
 import { markdown, summarise, type BenchMeta, type SummaryRow } from '../bench/report.ts';
 import { SCENARIOS, selectScenarios, type BenchConfig } from '../bench/scenarios.ts';
 import { runBench } from '../bench/suite.ts';
@@ -171,6 +172,19 @@ describe('a wrong server is caught', () => {
     const text = markdown(meta, config, rows);
     assert.match(text, /\| 4 \| tiny ranges .* \| broken \| ⚠ /);
     assert.match(text, /\*\*Failed the checks\*\* .*broken in 4 tiny/);
+  });
+
+  it('--file: bodies are checked against the user\'s own bytes', async () => {
+    const own = join(dir, 'own');
+    mkdirSync(own, { recursive: true });
+    writeFileSync(join(own, 'film.mp4'), randomBytes(SIZE));
+    const ownFile = await userFile(join(own, 'film.mp4'));
+    const seek = selectScenarios(['seek']);
+    const servers = [{ name: 'broken', kind: 'node', script: BROKEN, args: [ownFile.dir] }] as const;
+    const records = await runBench({ config, scenarios: seek, servers, clusterServers: [], file: ownFile, client: 'node', log: () => undefined });
+    const [row] = summarise(records, seek, config);
+    assert.equal(row?.checked, 0);
+    assert.match(Object.keys(row?.errorSamples ?? {}).join('\n'), /wrong bytes near file offset/);
   });
 
   it('marks the failure in the chart, labels escaped', () => {
