@@ -1,6 +1,6 @@
 import { mkdirSync, statfsSync } from 'node:fs';
 import { open, rename, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** The data repeats every block, except that each block starts with its own index. */
 export const BLOCK_SIZE: number = 64 * 1024;
@@ -42,7 +42,17 @@ export type BenchFile = {
   readonly size: number;
   /** False when a file of this size from an earlier run was reused. */
   readonly created: boolean;
+  /** Set for a user's own file (`--file`): responses are checked against its bytes. */
+  readonly check?: string;
 };
+
+/** A user's own file to benchmark (`--file PATH`), served from its folder. */
+export async function userFile(path: string): Promise<BenchFile> {
+  const full = resolve(path);
+  const stats = await stat(full);
+  if (!stats.isFile() || stats.size === 0) throw new TypeError(`--file must name a non-empty file, got ${JSON.stringify(path)}`);
+  return { dir: dirname(full), name: basename(full), path: full, size: stats.size, created: false, check: full };
+}
 
 /**
  * Returns the bench file of `size` bytes in `dir`, writing it once (real data, not a sparse

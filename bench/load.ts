@@ -5,6 +5,7 @@
 // much cheaper than node:http, which matters when client and server share two cores. Every
 // response is checked before it counts: status, Content-Length, Content-Range, the exact number
 // of body bytes, and the first and last byte of every chunk against the file's known contents.
+import { openSync, readSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { byteAt, patternBlock } from './data.ts';
 import type { AbortJob, ErrorCounts, LoadJob, LoadMessage, LoadResult, RequestJob, SlowJob, Target } from './protocol.ts';
@@ -14,7 +15,32 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 const MAX_HEAD = 16 * 1024;
 const MAX_ERRORS = 1000;
 const PROGRESS_INTERVAL_MS = 500;
+const CHECK_BLOCK = 64 * 1024;
+const CHECK_BLOCKS_KEPT = 256;
 const pattern = patternBlock();
+
+/**
+ * The expected byte at an offset: the bench pattern, or (`--file`) the user's file, read in
+ * 64 KiB blocks of which the last 256 used are kept.
+ */
+function createByteSource(path: string | undefined): (offset: number) => number {
+  if (path === undefined) return (offset) => byteAt(pattern, offset);
+  const fd = openSync(path, 'r');
+  const blocks = new Map<number, Buffer>();
+  return (offset) => {
+    const index = Math.floor(offset / CHECK_BLOCK);
+    let block = blocks.get(index);
+    if (block === undefined) {
+      block = Buffer.allocUnsafe(CHECK_BLOCK);
+      const n = readSync(fd, block, 0, CHECK_BLOCK, index * CHECK_BLOCK);
+      block = block.subarray(0, n);
+      if (blocks.size >= CHECK_BLOCKS_KEPT) blocks.delete(blocks.keys().next().value ?? 0);
+    } else blocks.delete(index);
+    blocks.set(index, block);
+    return block[offset - index * CHECK_BLOCK] ?? -1;
+  };
+}
+let expectedByte: (offset: number) => number = (offset) => byteAt(pattern, offset);
 
 /** What a response must look like to count. */
 type Expected = { readonly status: 200 | 206; readonly start: number; readonly length: number; readonly contentRange: string | undefined };
@@ -72,7 +98,7 @@ function checkHead(head: Head, want: Expected): string | undefined {
 
 /** Checks the first and last byte of a piece of body that starts at file offset `offset`. */
 function checkBytes(chunk: Buffer, from: number, to: number, offset: number): boolean {
-  return chunk[from] === byteAt(pattern, offset) && chunk[to - 1] === byteAt(pattern, offset + (to - from) - 1);
+  return chunk[from] === expectedByte(offset) && chunk[to - 1] === expectedByte(offset + (to - from) - 1);
 }
 
 /**
@@ -198,7 +224,7 @@ function runRequests(job: RequestJob): Promise<LoadResult> {
   let completed = 0;
   let bodyBytes = 0;
   let running = true;
-  let overtime = false;
+  let awaitingFirst = false;
   return new Promise((resolve) => {
     const finish = (): void => {
       if (!running) return;
@@ -243,12 +269,13 @@ function runRequests(job: RequestJob): Promise<LoadResult> {
       const reader = new ResponseReader(
         (n) => {
           if (counting) bodyBytes += n;
+          if (awaitingFirst && job.unit === 'bytes') finish();
         },
         (head) => {
           if (counting) {
             completed++;
             latencies.push(performance.now() - sentAt);
-            if (completed >= job.maxRequests || overtime) return finish();
+            if (completed >= job.maxRequests || awaitingFirst) return finish();
           }
           // Connection: close → the 'close' handler opens a new connection.
           if (running && !head.close) issue();
@@ -282,21 +309,20 @@ function runRequests(job: RequestJob): Promise<LoadResult> {
       bodyBytes = 0;
       latencies.length = 0;
     }, job.warmupMs);
-    // A run ends at its deadline once something was counted: on a loaded machine (the tiny preset
-    // runs 100 ms inside npm test) the first response may land after it, and an empty run says nothing.
-    let deadline = setTimeout(() => {
-      if (completed > 0 || errors.count > 0) return finish();
-      overtime = true;
-      deadline = setTimeout(finish, OVERTIME_MS); // a server that never answers still ends the run
+    let deadline = setTimeout(function end(): void {
+      // Nothing counted yet: go on until something is (at most 9 more durations).
+      if (performance.now() - countFrom < job.durationMs * 10 && (job.unit === 'responses' ? completed === 0 : bodyBytes === 0)) {
+        awaitingFirst = true;
+        deadline = setTimeout(finish, job.durationMs * 9);
+        return;
+      }
+      finish();
     }, job.warmupMs + job.durationMs);
     const progress = setInterval(() => {
       send({ progress: { elapsedMs: performance.now() - started, done: completed, errors: errors.count } });
     }, PROGRESS_INTERVAL_MS);
   });
 }
-
-/** How long a timed run with nothing counted yet may wait past its deadline for a first response. */
-const OVERTIME_MS = 5000;
 
 function runSlow(job: SlowJob): Promise<LoadResult> {
   const errors = new ErrorLog();
@@ -426,5 +452,6 @@ if (job === null) {
   process.stderr.write("usage: node bench/load.ts '<LoadJob JSON>'\n");
   process.exit(2);
 }
+expectedByte = createByteSource(job.check);
 send({ result: await run(job) });
 process.exit(0);

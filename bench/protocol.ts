@@ -11,6 +11,8 @@ export type Target = {
   /** The URL path of the bench file, e.g. `/f/data-268435456.bin`. */
   readonly path: string;
   readonly fileSize: number;
+  /** A user's file (`--file`): check bodies against its bytes instead of the bench pattern. */
+  readonly check?: string;
 };
 
 /** Keep-alive connections sending one request after another for a while. */
@@ -23,6 +25,12 @@ export type RequestJob = Target & {
   readonly maxRequests: number;
   readonly range: RangeSpec;
   readonly seed: number;
+  /**
+   * When the duration is up and nothing was counted yet (no response for a req/s figure, no
+   * byte for MB/s), the run goes on until something is, for at most 9 more durations: on a
+   * starved machine a 100 ms run may otherwise measure 0.
+   */
+  readonly unit: 'responses' | 'bytes';
 };
 
 /** Clients that each read `bytesPerTick` every `tickMs`, then all leave at once. */
@@ -93,3 +101,6 @@ export type LoadMessage =
 
 /** The first stdout line of a server process. */
 export type ServerReady = { readonly port: number; readonly pids: readonly number[] };
+
+/** A Node server's event-loop delay (bench/servers/common.ts), from monitorEventLoopDelay. */
+export type EventLoopDelay = { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number };

@@ -9,7 +9,7 @@ export type BenchMeta = {
   readonly node: string;
   readonly cpus: number;
   readonly platform: string;
-  readonly file: { readonly path: string; readonly size: number; readonly created: boolean };
+  readonly file: { readonly path: string; readonly size: number; readonly created: boolean; readonly own?: boolean };
   readonly pageCache: string;
   readonly client: string;
   readonly nginx: string;
@@ -45,6 +45,9 @@ export type SummaryRow = {
   readonly errors: number;
   readonly errorSamples: ErrorCounts;
   readonly memory: MemoryFigures | undefined;
+  /** Median event-loop delay p99 during the load (cold-cache scenario, Node servers). */
+  readonly eventLoopP99Ms: number | undefined;
+  readonly notes: readonly string[];
 };
 
 /** Medians over the repetitions; RSS in MiB, fds counted. */
@@ -80,9 +83,11 @@ function checkedCount(result: RequestResult | SlowResult | AbortResult): number 
 /** Which servers a server is compared with, within the same repetition. */
 function referencesFor(scenario: Scenario, server: string, servers: readonly string[]): string[] {
   if (scenario.servers === 'cluster') return server === servers[0] ? [] : servers.slice(0, 1);
-  if (server === 'naive' || server === 'nginx') return [];
-  return ['naive', 'nginx'].filter((name) => servers.includes(name));
+  return REFERENCES.filter((name) => name !== server && servers.includes(name));
 }
+
+/** What every other server is compared with: what users pick instead, and Node's own limit. */
+export const REFERENCES: readonly string[] = ['send', 'ceiling'];
 
 function mergeErrors(records: readonly RunRecord[]): ErrorCounts {
   const merged: Record<string, number> = {};
@@ -111,6 +116,7 @@ export function summarise(records: readonly RunRecord[], scenarios: readonly Sce
         });
         return perRep.length === 0 ? [] : [{ against, ...spread(perRep) }];
       });
+      const eventLoops = runs.flatMap((r) => (r.eventLoop === undefined ? [] : [r.eventLoop.p99Ms]));
       const requestResults = runs.map((r) => r.result).filter((r) => r.kind === 'requests');
       const timed = requestResults.filter((r) => r.completed > 0);
       const memory: MemoryFigures | undefined =
@@ -141,6 +147,8 @@ export function summarise(records: readonly RunRecord[], scenarios: readonly Sce
         errors: runs.reduce((n, r) => n + r.result.errors, 0),
         errorSamples: mergeErrors(runs),
         memory,
+        eventLoopP99Ms: eventLoops.length === 0 ? undefined : spread(eventLoops).median,
+        notes: [...new Set(runs.flatMap((r) => (r.note === undefined ? [] : [r.note])))],
       });
     }
   }
@@ -171,7 +179,9 @@ function ratioCell(row: SummaryRow): string {
 export function markdown(meta: BenchMeta, config: BenchConfig, rows: readonly SummaryRow[]): string {
   const lines = [
     `- ${meta.node}, ${meta.cpus} CPUs (os.availableParallelism), ${meta.platform}, ${meta.memory}; load average ${meta.loadAverage}`,
-    `- file: ${num(meta.file.size / MIB)} MiB of pseudo-random data at ${meta.file.path} (${meta.file.created ? 'written for this run' : 'cached from an earlier run'}); page cache: ${meta.pageCache}`,
+    meta.file.own === true
+      ? `- file: ${meta.file.path}, ${num(meta.file.size / MIB)} MiB (your file: bodies checked against its bytes); page cache: ${meta.pageCache}`
+      : `- file: ${num(meta.file.size / MIB)} MiB of pseudo-random data at ${meta.file.path} (${meta.file.created ? 'written for this run' : 'cached from an earlier run'}); page cache: ${meta.pageCache}`,
     `- client: ${meta.client}`,
     `- nginx: ${meta.nginx}`,
     '- memory and fds: VmRSS and /proc/<pid>/fd of the server, sampled every 100 ms (nginx: its worker; cluster: primary + workers); Node servers run src/ through type stripping, which adds to their RSS',
@@ -182,16 +192,22 @@ export function markdown(meta: BenchMeta, config: BenchConfig, rows: readonly Su
   const speed = rows.filter((r) => r.metric !== 'memory');
   if (speed.length > 0) {
     lines.push(
-      '| # | scenario | server | result | spread | p50 / p99 ms | ratio (same round) | checked | errors | client |',
-      '|---|---|---|---:|---|---:|---|---:|---|---|',
+      '| # | scenario | server | result | spread | p50 / p99 ms | ratio (same round) | event loop p99 ms | checked | errors | client |',
+      '|---|---|---|---:|---|---:|---|---:|---:|---|---|',
     );
     for (const row of speed) {
       const value = row.value === undefined ? '–' : `${row.errors > 0 ? '⚠ ' : ''}${num(row.value.median)} ${row.metric}`;
       const range = row.value === undefined || row.reps < 2 ? '' : `${num(row.value.min)}–${num(row.value.max)}`;
       const latency = row.p50Ms === undefined || row.p99Ms === undefined ? '' : `${num(row.p50Ms)} / ${num(row.p99Ms)}`;
-      lines.push(`| ${row.number} | ${row.title} | ${row.server} | ${value} | ${range} | ${latency} | ${ratioCell(row)} | ${row.checked.toLocaleString('en-US')}${row.cutOff > 0 ? ` + ${row.cutOff} cut off` : ''} | ${errorsCell(row)} | ${row.client} |`);
+      lines.push(`| ${row.number} | ${row.title} | ${row.server} | ${value} | ${range} | ${latency} | ${ratioCell(row)} | ${row.eventLoopP99Ms === undefined ? '' : num(row.eventLoopP99Ms)} | ${row.checked.toLocaleString('en-US')}${row.cutOff > 0 ? ` + ${row.cutOff} cut off` : ''} | ${errorsCell(row)} | ${row.client} |`);
     }
     lines.push('');
+    const notes = [...new Set(speed.flatMap((r) => r.notes.map((n) => `${r.number}: ${n}`)))];
+    if (notes.length > 0) lines.push(`Notes: ${notes.join('; ')}.`, '');
+    const ceilingMissing = [...new Set(speed.filter((r) => r.scenario !== 'cluster' && !speed.some((o) => o.scenario === r.scenario && o.server === 'ceiling')).map((r) => r.number))];
+    if (ceilingMissing.length > 0 && speed.some((r) => r.server === 'ceiling')) {
+      lines.push(`The ceiling is n/a in ${ceilingMissing.join(', ')}: it answers from memory only what it could hold (the whole file when it fits, else the first 64 KiB), and memory and cold-cache runs say nothing about it.`, '');
+    }
   }
   const memory = rows.filter((r) => r.memory !== undefined);
   if (memory.length > 0) {
@@ -207,6 +223,10 @@ export function markdown(meta: BenchMeta, config: BenchConfig, rows: readonly Su
       );
     }
     lines.push('');
+  }
+  const failed = rows.filter((r) => r.errors > 0);
+  if (failed.length > 0) {
+    lines.push(`**Failed the checks** (figures marked ⚠ are not comparable): ${failed.map((r) => `${r.server} in ${r.number} ${r.scenario} (${r.errors} errors)`).join('; ')}.`, '');
   }
   return lines.join('\n');
 }

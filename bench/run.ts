@@ -1,15 +1,16 @@
 // `npm run bench [-- flags]`: the benchmark suite. Markdown on stdout, JSON to --json, progress
 // on stderr. See README "Performance" for what each scenario measures.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureBenchFile, warmPageCache } from './data.ts';
+import { chartSubtitle, ratioChart } from './chart.ts';
+import { ensureBenchFile, userFile, warmPageCache, type BenchFile } from './data.ts';
 import { markdown, summarise, type BenchMeta } from './report.ts';
 import { selectScenarios, type BenchConfig } from './scenarios.ts';
 import { findNginx, NGINX_SETUP } from './servers/nginx.ts';
-import { clusterSpecs, runBench, serverSpecs } from './suite.ts';
+import { clusterSpecs, DROP_CACHES, runBench, SERVER_NAMES, serverSpecs } from './suite.ts';
 import { WRK_PATH } from './wrk.ts';
 
 const KIB = 1024;
@@ -32,6 +33,7 @@ const FULL: BenchConfig = {
   abortConcurrency: 50,
   settleMs: 2000,
   workers: Math.max(2, os.availableParallelism()),
+  dropCaches: true,
 };
 const PRESETS: Readonly<Record<'full' | 'quick' | 'tiny', BenchConfig>> = {
   full: FULL,
@@ -50,13 +52,14 @@ const PRESETS: Readonly<Record<'full' | 'quick' | 'tiny', BenchConfig>> = {
     abortConcurrency: 5,
     settleMs: 50,
     workers: 2,
+    dropCaches: false,
   },
 };
 
 const HELP = `npm run bench -- [flags]
   --quick               ~2 min: 256 MiB file, 2 repetitions, 1.5 s per run (default: full, ~10 min)
-  --scenario a,b        full (= full1,full4), full1, full4, browser, seek, tiny, slow, abort, cluster
-  --servers a,b         sage, naive, nginx (default: all; nginx only when installed)
+  --scenario a,b        full (= full1,full4), full1, full4, browser, seek, tiny, slow, abort, cold, cluster
+  --servers a,b         sage, send, sirv, fastify-send, ceiling, naive, nginx (default: all; nginx only when installed)
   --client node|wrk     load generator for scenarios 1–4 and 7 (default node; 5–6 always node)
   --file-size SIZE      bench file size, e.g. 256M, 1G (default 1G, quick 256M)
   --duration S          seconds per request run, after the warm-up
@@ -64,8 +67,19 @@ const HELP = `npm run bench -- [flags]
   --reps N              repetitions
   --workers N           scenario 7's N (default: CPU count, at least 2)
   --dir PATH            where bench files are cached (default: $TMPDIR/sage-stream-bench)
+  --file PATH           benchmark your own file instead (served from its folder, bodies checked against it)
   --json PATH           JSON results (default bench/results/latest.json)
+  --svg PATH            also copy the ratio chart there (always written to bench/results/latest.svg)
   --tiny                the test's preset: tiny file, a few hundred requests`;
+
+function isWritable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function parseSize(text: string): number {
   const match = /^(\d+(?:\.\d+)?)([kmg]?)i?b?$/i.exec(text.trim());
@@ -85,7 +99,21 @@ function list(text: string | undefined): string[] | undefined {
   return text === undefined ? undefined : text.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-const { values: flags } = parseArgs({
+/** A bad flag: one line on stderr, exit 2. */
+function usageError(message: string): never {
+  process.stderr.write(`bench: ${message} (npm run bench -- --help)\n`);
+  process.exit(2);
+}
+
+function parseFlags(): ReturnType<typeof parse> {
+  try {
+    return parse();
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+}
+
+const parse = () => parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     tiny: { type: 'boolean', default: false },
@@ -99,16 +127,25 @@ const { values: flags } = parseArgs({
     workers: { type: 'string' },
     dir: { type: 'string', default: join(os.tmpdir(), 'sage-stream-bench') },
     json: { type: 'string', default: fileURLToPath(new URL('./results/latest.json', import.meta.url)) },
+    svg: { type: 'string' },
+    file: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
+const { values: flags } = parseFlags();
 if (flags.help) {
   process.stdout.write(`${HELP}\n`);
   process.exit(0);
 }
 
+let file: BenchFile | undefined;
+let config: BenchConfig;
+let scenarios: ReturnType<typeof selectScenarios>;
+let wantServers: string[];
+const client = flags.client;
+try {
 const preset = PRESETS[flags.tiny ? 'tiny' : flags.quick ? 'quick' : 'full'];
-const config: BenchConfig = {
+config = {
   ...preset,
   fileSize: flags['file-size'] === undefined ? preset.fileSize : parseSize(flags['file-size']),
   durationMs: seconds(flags.duration, 'duration') ?? preset.durationMs,
@@ -118,14 +155,23 @@ const config: BenchConfig = {
 };
 if (!Number.isInteger(config.reps) || config.reps < 1) throw new TypeError(`--reps must be an integer >= 1, got ${flags.reps}`);
 if (!Number.isInteger(config.workers) || config.workers < 1) throw new TypeError(`--workers must be an integer >= 1, got ${flags.workers}`);
+if (flags.file !== undefined) {
+  file = await userFile(flags.file).catch((err: NodeJS.ErrnoException) => usageError(err.code === undefined ? err.message : `--file ${flags.file}: ${err.code}`));
+  // Scenarios adapt to the file: ranges no longer than a quarter of it.
+  config = { ...config, fileSize: file.size, seekLength: Math.max(1, Math.min(config.seekLength, Math.floor(file.size / 4))), tinyLength: Math.min(config.tinyLength, file.size) };
+}
 if (config.fileSize < config.seekLength) throw new TypeError(`--file-size must be at least ${config.seekLength} bytes`);
-const client = flags.client;
 if (client !== 'node' && client !== 'wrk') throw new TypeError(`--client must be node or wrk, got ${JSON.stringify(client)}`);
 if (client === 'wrk' && WRK_PATH === undefined) throw new TypeError('--client wrk: wrk is not installed');
 
-const scenarios = selectScenarios(list(flags.scenario));
+scenarios = selectScenarios(list(flags.scenario));
+wantServers = list(flags.servers) ?? [...SERVER_NAMES];
+for (const name of wantServers) if (!SERVER_NAMES.includes(name)) throw new TypeError(`--servers: unknown server ${JSON.stringify(name)} (known: ${SERVER_NAMES.join(', ')})`);
+} catch (err) {
+  usageError((err as Error).message);
+}
+
 const nginx = findNginx();
-const wantServers = list(flags.servers) ?? ['sage', 'naive', 'nginx'];
 const interactive = process.stderr.isTTY;
 let lastLog = 0;
 const runStarted = performance.now();
@@ -148,14 +194,16 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const startedAt = new Date().toISOString();
+const coldNote = scenarios.some((s) => s.cold === true) ? ` (cold-cache scenario: ${DROP_CACHES} ${!config.dropCaches ? 'left alone by this preset' : isWritable(DROP_CACHES) ? 'writable, dropped before each run' : 'not writable here, so the cache stays warm: read its figures as warm'})` : '';
 const loadAtStart = os.loadavg()[0] ?? 0;
-log(`bench file: ${config.fileSize} bytes in ${flags.dir}`, false);
-const file = await ensureBenchFile(flags.dir, config.fileSize);
-const readRate = await warmPageCache(file.path);
-const servers = serverSpecs(wantServers, file.dir, nginx?.path);
-const clusterServers = clusterSpecs(file.dir, config.workers);
+log(file === undefined ? `bench file: ${config.fileSize} bytes in ${flags.dir}` : `your file: ${file.path}, ${file.size} bytes`, false);
+const benchFile = file ?? (await ensureBenchFile(flags.dir, config.fileSize));
+const readRate = await warmPageCache(benchFile.path);
+// The ceiling holds the file in memory when that takes at most a quarter of the RAM.
+const servers = serverSpecs(wantServers, benchFile, nginx?.path, Math.floor(os.totalmem() / 4));
+const clusterServers = clusterSpecs(benchFile.dir, config.workers);
 
-const records = await runBench({ config, scenarios, servers, clusterServers, file, client, log });
+const records = await runBench({ config, scenarios, servers, clusterServers, file: benchFile, client, log });
 const meta: BenchMeta = {
   command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
   startedAt,
@@ -164,11 +212,12 @@ const meta: BenchMeta = {
   platform: `${os.platform()} ${os.arch()}`,
   memory: `${Math.round(os.totalmem() / GIB)} GiB RAM`,
   loadAverage: `${loadAtStart.toFixed(1)} → ${(os.loadavg()[0] ?? 0).toFixed(1)} (1 min, start → end)`,
-  file: { path: file.path, size: file.size, created: file.created },
-  pageCache:
-    file.size < os.totalmem() / 2
+  file: { path: benchFile.path, size: benchFile.size, created: benchFile.created, own: benchFile.check !== undefined },
+  pageCache: `${
+    benchFile.size < os.totalmem() / 2
       ? `warm (whole file read just before the run, at ${(readRate / 1e9).toFixed(1)} GB/s)`
-      : `maybe cold: the file is over half the RAM (read once before the run, at ${(readRate / 1e9).toFixed(1)} GB/s)`,
+      : `maybe cold: the file is over half the RAM (read once before the run, at ${(readRate / 1e9).toFixed(1)} GB/s)`
+  }${coldNote}`,
   client:
     client === 'node'
       ? 'node (bench/load.ts: raw node:net keep-alive HTTP/1.1, one process; every response checked: status, Content-Length, Content-Range, byte count, first and last byte of every chunk)'
@@ -181,4 +230,11 @@ const report = markdown(meta, config, rows);
 mkdirSync(dirname(flags.json), { recursive: true });
 writeFileSync(flags.json, `${JSON.stringify({ meta, config, summary: rows, runs: records }, null, 2)}\n`);
 log(`JSON written to ${flags.json}`, false);
+const chart = ratioChart(rows, chartSubtitle(meta));
+const svgPaths = [fileURLToPath(new URL('./results/latest.svg', import.meta.url)), ...(flags.svg === undefined ? [] : [flags.svg])];
+for (const path of svgPaths) {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, chart);
+}
+log(`chart written to ${svgPaths.join(' and ')}`, false);
 process.stdout.write(`${report}\n`);

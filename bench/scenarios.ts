@@ -20,9 +20,15 @@ export type BenchConfig = {
   readonly settleMs: number;
   /** Workers of the N-worker cluster in scenario 7. */
   readonly workers: number;
+  /** Whether the cold-cache scenario empties the page cache (machine-wide: off in the test's preset). */
+  readonly dropCaches: boolean;
 };
 
-export type ScenarioId = 'full1' | 'full4' | 'browser' | 'seek' | 'tiny' | 'slow' | 'abort' | 'cluster';
+function size(bytes: number): string {
+  return bytes % KIB === 0 ? `${bytes / KIB} KiB` : `${bytes} B`;
+}
+
+export type ScenarioId = 'full1' | 'full4' | 'browser' | 'seek' | 'tiny' | 'slow' | 'abort' | 'cold' | 'cluster';
 export type Metric = 'MB/s' | 'req/s' | 'memory';
 
 /** A named, parameterised workload. */
@@ -35,12 +41,20 @@ export type Scenario = {
   /** 'references': sage, naive, nginx; 'cluster': sage with 1 worker and with N. */
   readonly servers: 'references' | 'cluster';
   readonly job: (config: BenchConfig, target: Target, seed: number) => LoadJob;
+  /** Drop the page cache before the load and read the servers' event-loop delay. */
+  readonly cold?: true;
 };
+
+/** Whether each run of the scenario gets a server process of its own. */
+export function isFresh(scenario: Scenario): boolean {
+  return scenario.metric === 'memory' || scenario.servers === 'cluster' || scenario.cold === true;
+}
 
 const KIB = 1024;
 
 function requests(config: BenchConfig, target: Target, seed: number, connections: number, range: RangeSpec): LoadJob {
-  return { kind: 'requests', ...target, connections, range, seed, warmupMs: config.warmupMs, durationMs: config.durationMs, maxRequests: config.maxRequests };
+  const unit = range.kind === 'random' || range.kind === 'fixed' ? 'responses' : 'bytes';
+  return { kind: 'requests', ...target, connections, range, seed, warmupMs: config.warmupMs, durationMs: config.durationMs, maxRequests: config.maxRequests, unit };
 }
 
 /** The scenarios in the order they run. */
@@ -72,7 +86,7 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     id: 'seek',
     number: '3',
-    title: (config) => `seeking: random ${config.seekLength / KIB} KiB ranges, 32 connections`,
+    title: (config) => `seeking: random ${size(config.seekLength)} ranges, 32 connections`,
     metric: 'req/s',
     servers: 'references',
     job: (config, target, seed) => requests(config, target, seed, 32, { kind: 'random', length: config.seekLength }),
@@ -116,6 +130,15 @@ export const SCENARIOS: readonly Scenario[] = [
     metric: 'req/s',
     servers: 'cluster',
     job: (config, target, seed) => requests(config, target, seed, 64, { kind: 'fixed', start: 0, end: config.tinyLength - 1 }),
+  },
+  {
+    id: 'cold',
+    number: '8',
+    title: (config) => `cold cache: random ${size(config.seekLength)} ranges, 32 connections, fresh server, page cache dropped`,
+    metric: 'req/s',
+    servers: 'references',
+    cold: true,
+    job: (config, target, seed) => requests({ ...config, warmupMs: 0 }, target, seed, 32, { kind: 'random', length: config.seekLength }),
   },
 ];
 

@@ -1,11 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { byteAt, ensureBenchFile, patternBlock, type BenchFile } from '../bench/data.ts';
+import { escapeXml, ratioChart } from '../bench/chart.ts';
+import { byteAt, ensureBenchFile, patternBlock, userFile, type BenchFile } from '../bench/data.ts';
 import { markdown, summarise, type BenchMeta, type SummaryRow } from '../bench/report.ts';
 import { SCENARIOS, selectScenarios, type BenchConfig } from '../bench/scenarios.ts';
 import { runBench } from '../bench/suite.ts';
@@ -18,11 +20,24 @@ const RUN = join(ROOT, 'bench', 'run.ts');
 const BROKEN = join(ROOT, 'test', 'fixtures', 'bench-broken-server.ts');
 const SIZE = 1024 * 1024;
 
-let dir: string;
-before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'sage-stream-bench-test-'));
-});
+// The runs below start when the file loads (the bad-flag ones beside the tiny run, the broken
+// server after it); each describe's before() awaits its own.
+const dir = mkdtempSync(join(tmpdir(), 'sage-stream-bench-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
+
+function runCli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [RUN, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
+    );
+  });
+}
+
+const SVG_COPY = join(dir, 'docs', 'chart.svg');
+const TINY_JSON = join(dir, 'tiny.json');
+const tinyRun = runCli(['--tiny', '--servers', 'sage,send,ceiling', '--client', 'node', '--dir', join(dir, 'files'), '--json', TINY_JSON, '--svg', SVG_COPY]);
+const BAD_FLAGS = [['--bogus'], ['--reps', 'x'], ['--servers', 'nope'], ['--file', '/nonexistent/file']] as const;
+const badRuns = BAD_FLAGS.map((args) => runCli(args));
 
 describe('bench file', () => {
   it('holds exactly the bytes byteAt() predicts, block stamps included', async () => {
@@ -37,20 +52,15 @@ describe('bench file', () => {
   });
 });
 
-describe('npm run bench -- --tiny (sage, naive)', () => {
+describe('npm run bench -- --tiny (sage, send, ceiling)', () => {
   let out: { summary: SummaryRow[]; meta: BenchMeta };
   let stdout: string;
+  let stderr: string;
   before(async () => {
-    const json = join(dir, 'tiny.json');
-    stdout = await new Promise<string>((resolve, reject) => {
-      execFile(
-        process.execPath,
-        [RUN, '--tiny', '--servers', 'sage,naive', '--client', 'node', '--dir', join(dir, 'files'), '--json', json],
-        { encoding: 'utf8', timeout: 60_000 },
-        (err, out, stderr) => (err === null ? resolve(out) : reject(new Error(`${err.message}\n${stderr}`))),
-      );
-    });
-    out = JSON.parse(readFileSync(json, 'utf8')) as typeof out;
+    const run = await tinyRun;
+    assert.equal(run.code, 0, run.stderr);
+    ({ stdout, stderr } = run);
+    out = JSON.parse(readFileSync(TINY_JSON, 'utf8')) as typeof out;
   });
 
   it('prints the Node version first, then the tables', () => {
@@ -60,8 +70,26 @@ describe('npm run bench -- --tiny (sage, naive)', () => {
     assert.match(stdout, /RSS MiB before → peak → after/);
   });
 
+  it('shows progress on stderr with scenario, server and an ETA', () => {
+    assert.match(stderr, /\[\d+\/\d+ · rep 1\/1\] 4 tiny · (sage|send|ceiling): done, 0 errors · ETA \d+ s/);
+  });
+
+  it('writes the ratio chart to the --svg path', () => {
+    const svg = readFileSync(SVG_COPY, 'utf8');
+    assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.match(svg, />sage</);
+    assert.match(svg, /×<\/text>/);
+  });
+
+  it('compares with send and the ceiling in the same round', () => {
+    const row = out.summary.find((r) => r.scenario === 'tiny' && r.server === 'sage');
+    assert.deepEqual(row?.ratios.map((r) => r.against), ['send', 'ceiling']);
+    assert.ok(out.summary.find((r) => r.scenario === 'cold' && r.server === 'sage')?.eventLoopP99Ms !== undefined, 'event-loop p99 reported');
+    assert.equal(out.summary.some((r) => r.server === 'ceiling' && r.metric === 'memory'), false, 'ceiling n/a in memory scenarios');
+  });
+
   for (const scenario of SCENARIOS) {
-    const servers = scenario.servers === 'cluster' ? ['sage ×1', 'sage ×2'] : ['sage', 'naive'];
+    const servers = scenario.servers === 'cluster' ? ['sage ×1', 'sage ×2'] : scenario.metric === 'memory' || scenario.cold === true ? ['sage', 'send'] : ['sage', 'send', 'ceiling'];
     for (const server of servers) {
       it(`${scenario.id} · ${server}: ran, counted, no errors`, () => {
         const row = out.summary.find((r) => r.scenario === scenario.id && r.server === server);
@@ -92,14 +120,22 @@ describe('a wrong server is caught', () => {
     abortConcurrency: 2,
     settleMs: 0,
     workers: 2,
+    dropCaches: false,
   };
   const scenarios = selectScenarios(['full1', 'browser', 'seek', 'tiny']);
   let rows: SummaryRow[];
   let file: BenchFile;
+  // After the tiny run, not beside it: on a loaded 2-core machine two runs at once can starve
+  // a 100 ms run of any response at all.
+  const brokenRun = tinyRun.then(async () => {
+    const benchFile = await ensureBenchFile(join(dir, 'broken'), SIZE);
+    const servers = [{ name: 'broken', kind: 'node', script: BROKEN, args: [benchFile.dir] }] as const;
+    const records = await runBench({ config, scenarios, servers, clusterServers: [], file: benchFile, client: 'node', log: () => undefined });
+    return { benchFile, records };
+  });
   before(async () => {
-    file = await ensureBenchFile(join(dir, 'broken'), SIZE);
-    const servers = [{ name: 'broken', kind: 'node', script: BROKEN, args: [file.dir] }] as const;
-    const records = await runBench({ config, scenarios, servers, clusterServers: [], file, client: 'node', log: () => undefined });
+    const { benchFile, records } = await brokenRun;
+    file = benchFile;
     rows = summarise(records, scenarios, config);
   });
 
@@ -135,5 +171,37 @@ describe('a wrong server is caught', () => {
     };
     const text = markdown(meta, config, rows);
     assert.match(text, /\| 4 \| tiny ranges .* \| broken \| ⚠ /);
+    assert.match(text, /\*\*Failed the checks\*\* .*broken in 4 tiny/);
+  });
+
+  it('--file: bodies are checked against the user\'s own bytes', async () => {
+    const own = join(dir, 'own');
+    mkdirSync(own, { recursive: true });
+    writeFileSync(join(own, 'film.mp4'), randomBytes(SIZE));
+    const ownFile = await userFile(join(own, 'film.mp4'));
+    const seek = selectScenarios(['seek']);
+    const servers = [{ name: 'broken', kind: 'node', script: BROKEN, args: [ownFile.dir] }] as const;
+    const records = await runBench({ config, scenarios: seek, servers, clusterServers: [], file: ownFile, client: 'node', log: () => undefined });
+    const [row] = summarise(records, seek, config);
+    assert.equal(row?.checked, 0);
+    assert.match(Object.keys(row?.errorSamples ?? {}).join('\n'), /wrong bytes near file offset/);
+  });
+
+  it('marks the failure in the chart, labels escaped', () => {
+    const svg = ratioChart(rows, 'a <b> & "c"');
+    assert.match(svg, /a &lt;b&gt; &amp; &quot;c&quot;/);
+    assert.match(svg, /failed/);
+    assert.equal(escapeXml(`<'&">`), '&lt;&apos;&amp;&quot;&gt;');
+  });
+});
+
+describe('bad flags', () => {
+  BAD_FLAGS.forEach((args, i) => {
+    it(`${args.join(' ')}: one line on stderr, exit 2`, async () => {
+      const run = await badRuns[i]!;
+      assert.equal(run.code, 2);
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+      assert.match(run.stderr, /^bench: /);
+    });
   });
 });

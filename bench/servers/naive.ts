@@ -3,9 +3,8 @@
 // leaves early). `node bench/servers/naive.ts <root>`; serves /f/<name>, prints a ServerReady line.
 import { createReadStream, stat } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { ServerReady } from '../protocol.ts';
+import { listen, withEventLoopReport } from './common.ts';
 
 const RANGE = /^bytes=(\d*)-(\d*)$/;
 const root = process.argv[2];
@@ -14,7 +13,7 @@ if (root === undefined) {
   process.exit(2);
 }
 
-const server = http.createServer((req, res) => {
+const server = http.createServer(withEventLoopReport((req, res) => {
   const file = join(root, decodeURIComponent((req.url ?? '').slice('/f/'.length)));
   stat(file, (err, stats) => {
     if (err !== null || !stats.isFile()) {
@@ -43,12 +42,5 @@ const server = http.createServer((req, res) => {
     res.writeHead(match === null ? 200 : 206, headers);
     createReadStream(file, { start, end }).pipe(res);
   });
-});
-
-process.stdin.resume();
-process.stdin.on('end', () => process.exit(0));
-process.on('SIGTERM', () => process.exit(0));
-server.listen(0, '127.0.0.1', () => {
-  const ready: ServerReady = { port: (server.address() as AddressInfo).port, pids: [process.pid] };
-  process.stdout.write(`${JSON.stringify(ready)}\n`);
-});
+}));
+listen(server);

@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createStreamHandler } from '../../src/index.ts';
 import type { ServerReady } from '../protocol.ts';
+import { exitWithParent, withEventLoopReport } from './common.ts';
 
 const root = process.argv[2];
 const workers = Number(process.argv[3] ?? 0);
@@ -19,11 +20,7 @@ function ready(message: ServerReady): void {
 }
 
 // The parent holds our stdin: when it goes away, so do we.
-if (cluster.isPrimary) {
-  process.stdin.resume();
-  process.stdin.on('end', () => process.exit(0));
-  process.on('SIGTERM', () => process.exit(0));
-}
+if (cluster.isPrimary) exitWithParent();
 
 if (workers > 0 && cluster.isPrimary) {
   const pids: number[] = [];
@@ -40,7 +37,7 @@ if (workers > 0 && cluster.isPrimary) {
   });
   for (let i = 0; i < workers; i++) cluster.fork();
 } else {
-  const server = http.createServer(createStreamHandler({ root, mode: 'path', prefix: '/f' }));
+  const server = http.createServer(withEventLoopReport(createStreamHandler({ root, mode: 'path', prefix: '/f' })));
   server.listen(0, '127.0.0.1', () => {
     if (cluster.isPrimary) ready({ port: (server.address() as AddressInfo).port, pids: [process.pid] });
   });
