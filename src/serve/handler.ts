@@ -110,6 +110,7 @@ async function handle(
       // As middleware, a request without the parameter is some other route's.
       return locator.mode === 'query' && next === undefined ? answer(req, res, 400) : notFound(req, res, next);
     case 'outside-prefix':
+    case 'directory':
       return notFound(req, res, next);
     case 'bad-request':
       return answer(req, res, 400);
