@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { debuglog } from 'node:util';
 import { statusForFsError } from '../errors.ts';
 import { etagFor } from '../http/etag.ts';
 import { READ_FLAGS } from '../files/confine.ts';
@@ -14,8 +13,7 @@ import { NOSNIFF, removeRepresentationHeaders, reportError, SANDBOX, sendStatus 
 import { isActiveContent } from '../http/mime.ts';
 import type { Connection } from './connection.ts';
 import { outcome, sendBody } from './send-body.ts';
-
-const debug = debuglog('sage-stream');
+import { debug } from './debug.ts';
 
 /** The file `openAndServe` opens, and what to do when it is not there or not allowed. */
 export type OpenTarget = {

@@ -1,8 +1,6 @@
 import { STATUS_CODES } from 'node:http';
-import { debuglog } from 'node:util';
 import type { ErrorHook, StreamRequest, ResponseSink } from '../types.ts';
-
-const debug = debuglog('sage-stream');
+import { debug } from './debug.ts';
 
 /** Every response says what it is, so a browser never sniffs a video into HTML. */
 export const NOSNIFF = ['X-Content-Type-Options', 'nosniff'] as const;
