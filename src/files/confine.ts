@@ -1,5 +1,5 @@
 import { constants, statSync } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { exclusiveLease, type FileLease, type OpenFileCache } from './open-file-cache.ts';
 import { confinedRealPath, isServable, openedPath, type Confinement } from './request-path.ts';
 
@@ -44,7 +44,7 @@ export async function openConfined(
   // Decided before open: opening a FIFO wakes its writer, a device may act on open (a tape
   // rewinds, a tty attaches). The fstat after open still checks the file actually opened.
   if (!(await stat(realPath)).isFile()) return 'not-a-file';
-  const handle = await open(realPath, CONFINED_FLAGS);
+  const handle = await openOrMakeRoom(realPath, cache);
   let verdict: Unservable | undefined;
   try {
     const opened = await openedPath(handle);
@@ -60,4 +60,19 @@ export async function openConfined(
   }
   await handle.close();
   return verdict;
+}
+
+/**
+ * Opens for reading; when the process is out of descriptors (EMFILE, or ENFILE system-wide),
+ * closes the cache's idle ones and tries once more, instead of answering 500 until they age out
+ * (pinned by test/files/emfile.test.ts).
+ */
+async function openOrMakeRoom(path: string, cache: OpenFileCache | undefined): Promise<FileHandle> {
+  try {
+    return await open(path, CONFINED_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if ((code !== 'EMFILE' && code !== 'ENFILE') || cache === undefined || (await cache.closeIdle()) === 0) throw err;
+    return open(path, CONFINED_FLAGS);
+  }
 }
