@@ -1,10 +1,12 @@
-import { readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { RateLimit } from '../serve/rate-limit.ts';
 import { MIN_SECRET_BYTES, signUrl, type SignUrlOptions } from '../serve/signed-url.ts';
+import { MIN_ADMIN_TOKEN_LENGTH } from './admin-token.ts';
+import { checkSecret, readSecret } from './secret-file.ts';
 
 
 /** The folder served when none is given: the sample video shipped with the package (../sample from src/ or dist/). */
@@ -78,7 +80,7 @@ export type ServeConfig = {
 /** What the command line asked for. Bad input is a value, not an exception: main prints it and exits 2. */
 export type CliCommand =
   | { readonly kind: 'help' }
-  | { readonly kind: 'serve'; readonly config: ServeConfig; readonly workers: number | undefined }
+  | { readonly kind: 'serve'; readonly config: ServeConfig; readonly workers: number | undefined; readonly showToken: boolean }
   | { readonly kind: 'sign'; readonly path: string; readonly options: SignUrlOptions }
   | { readonly kind: 'error'; readonly message: string };
 
@@ -99,7 +101,10 @@ Options:
   --burst <size>         with --rate: send this much at full speed first (limit_rate_after)
   --log <file>           record plays in this SQLite file (default ${DEFAULT_LOG_FILE})
   --no-log               record nothing
-  --admin-token <token>  token the admin log viewer asks for (or set ${ADMIN_TOKEN_ENV})
+  --admin-token <token>  token the admin log viewer asks for, at least ${MIN_ADMIN_TOKEN_LENGTH} characters
+                         (or set ${ADMIN_TOKEN_ENV}); without one a random token is
+                         written to <log>.admin-token (mode 0600)
+  --show-token           print the admin URL with the token in it
   --workers <n>          run n worker processes sharing the port (node:cluster)
   --signing-secret-file <file>
                          serve signed links only, verified with the secret in this file
@@ -229,6 +234,9 @@ export function parseCli(
   if (adminToken !== undefined && !TOKEN.test(adminToken)) {
     return fail('--admin-token must be printable ASCII without spaces');
   }
+  if (adminToken !== undefined && adminToken.length < MIN_ADMIN_TOKEN_LENGTH) {
+    return fail(`--admin-token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters, got ${adminToken.length}`);
+  }
 
   let workers: number | undefined;
   if (values.workers !== undefined) {
@@ -257,8 +265,14 @@ export function parseCli(
     const code = (err as NodeJS.ErrnoException).code;
     return fail(code === 'ENOENT' || code === 'ENOTDIR' ? `folder not found: ${dir}` : `cannot read folder ${dir} (${code})`);
   }
+  try {
+    accessSync(dir, constants.R_OK | constants.X_OK); // stat alone passes a folder we cannot list or enter
+  } catch (err) {
+    return fail(`cannot read folder ${dir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
 
-  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, adminToken, signingSecrets, rate }, workers };
+  const showToken = values['show-token'] === true;
+  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, adminToken, signingSecrets, rate }, workers, showToken };
 }
 
 type ParsedValues = Exclude<ReturnType<typeof readArgs>, string>['values'];
@@ -319,24 +333,6 @@ function parseSign(
   return { kind: 'sign', path, options };
 }
 
-/** A secret file's contents without surrounding whitespace (a trailing newline), or why not. */
-function readSecret(path: string, flag: string): string | { readonly error: string } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    return { error: `${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
-  }
-  return checkSecret(text, `${flag} ${path}`);
-}
-
-function checkSecret(text: string, source: string): string | { readonly error: string } {
-  const secret = text.trim();
-  const bytes = Buffer.byteLength(secret);
-  if (bytes < MIN_SECRET_BYTES) return { error: `${source}: a signing secret must be at least ${MIN_SECRET_BYTES} bytes, got ${bytes}` };
-  return secret;
-}
-
 const CLI_OPTIONS = {
   port: { type: 'string' },
   host: { type: 'string' },
@@ -347,6 +343,7 @@ const CLI_OPTIONS = {
   log: { type: 'string' },
   'no-log': { type: 'boolean' },
   'admin-token': { type: 'string' },
+  'show-token': { type: 'boolean' },
   workers: { type: 'string' },
   'signing-secret-file': { type: 'string', multiple: true },
   'expires-in': { type: 'string' },
@@ -360,7 +357,7 @@ const CLI_OPTIONS = {
 } as const;
 
 // Each command's own flags: given to the other command, they are an error, not silently ignored.
-const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'rate', 'burst', 'log', 'no-log', 'admin-token', 'workers', 'signing-secret-file'] as const;
+const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'rate', 'burst', 'log', 'no-log', 'admin-token', 'show-token', 'workers', 'signing-secret-file'] as const;
 const SIGN_ONLY = ['expires-in', 'expires-at', 'secret-file', 'bind-ip', 'bind-user', 'mode', 'base'] as const;
 
 // strict: an unknown flag, or a string flag without its value, throws; that becomes the message.

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -101,6 +101,7 @@ describe('parseCli', () => {
     kind: 'serve',
     config: { ...defaults, ...config },
     workers,
+    showToken: false,
   });
   const sign = (path: string, options: Partial<SignUrlOptions>): CliCommand => ({
     kind: 'sign',
@@ -126,9 +127,15 @@ describe('parseCli', () => {
     { args: ['serve', '--prefix', '/a/b'], want: serve({ prefix: '/a/b' }) },
     { args: ['serve', '--log', 'plays.db'], want: serve({ log: join(cwd, 'plays.db') }) },
     { args: ['serve', '--no-log'], want: serve({ log: false }) },
-    { args: ['serve', '--admin-token', 's3cret'], want: serve({ adminToken: 's3cret' }) },
-    { args: ['serve'], env: { SAGE_STREAM_ADMIN_TOKEN: 'from-env' }, want: serve({ adminToken: 'from-env' }) },
-    { args: ['serve', '--admin-token', 'flag'], env: { SAGE_STREAM_ADMIN_TOKEN: 'env' }, want: serve({ adminToken: 'flag' }) },
+    { args: ['serve', '--admin-token', 's3cret-token-0123'], want: serve({ adminToken: 's3cret-token-0123' }) },
+    { args: ['serve'], env: { SAGE_STREAM_ADMIN_TOKEN: 'from-env-token-0123' }, want: serve({ adminToken: 'from-env-token-0123' }) },
+    { args: ['serve', '--admin-token', 'flag-token-012345'], env: { SAGE_STREAM_ADMIN_TOKEN: 'env' }, want: serve({ adminToken: 'flag-token-012345' }) },
+    { args: ['serve', '--admin-token', '0123456789abcdef'], want: serve({ adminToken: '0123456789abcdef' }) }, // exactly 16
+    { args: ['serve', '--admin-token', '0123456789abcde'], want: /^--admin-token must be at least 16 characters, got 15$/ },
+    { args: ['serve', '--admin-token', 's3cret'], want: /^--admin-token must be at least 16 characters, got 6$/ },
+    { args: ['serve'], env: { SAGE_STREAM_ADMIN_TOKEN: 'short' }, want: /^--admin-token must be at least 16 characters, got 5$/ },
+    { args: ['serve', '--show-token'], want: { ...serve({}), showToken: true } as CliCommand },
+    { args: ['sign', 'a.mp4', '--show-token'], want: /^--show-token is not an option of sign$/ },
     { args: ['serve', '--workers', '2'], want: serve({}, 2) },
     { args: ['serve', '--signing-secret-file', 'secret.txt'], want: serve({ signingSecrets: [SIGNING_SECRET] }) },
     {
@@ -613,8 +620,8 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
     }
   });
 
-  it('/admin: the viewer needs the token; without --admin-token the printed URL carries a fresh one', async () => {
-    const chosen = await serveCli([fixtures.dir, '--log', join(fixtures.dir, 'admin-a.db'), '--admin-token', 'let-me-in']);
+  it('/admin: the viewer needs the token; without --admin-token a fresh one is written to <log>.admin-token (0600), not printed', async () => {
+    const chosen = await serveCli([fixtures.dir, '--log', join(fixtures.dir, 'admin-a.db'), '--admin-token', 'let-me-in-please-0123']);
     const made = await serveCli([fixtures.dir, '--log', join(fixtures.dir, 'admin-b.db')]);
     try {
       assert.equal(chosen.lines.get('admin'), `${chosen.url}admin`, 'a chosen token is never printed');
@@ -624,15 +631,21 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
       let sessions: { total: number; rows: Array<{ path: string }> } = { total: 0, rows: [] };
       for (let i = 0; i < 40 && sessions.total === 0; i++) {
         await new Promise((resolve) => setTimeout(resolve, 100)); // the log flushes once a second
-        const got = await get(`${chosen.url}admin/api/sessions`, { Authorization: 'Bearer let-me-in' });
+        const got = await get(`${chosen.url}admin/api/sessions`, { Authorization: 'Bearer let-me-in-please-0123' });
         assert.equal(got.status, 200);
         sessions = JSON.parse(got.body.toString()) as typeof sessions;
       }
       assert.equal(sessions.total, 1);
       assert.equal(sessions.rows[0]?.path, 'clip.mp4');
-      const printed = made.lines.get('admin') ?? '';
-      assert.match(printed, /\/admin\?token=[\w-]{20,}$/);
-      const page = await get(printed);
+      // A made-up token is not printed: it is in a 0600 file next to the log, which the line names.
+      const tokenFile = `${join(fixtures.dir, 'admin-b.db')}.admin-token`;
+      const token = readFileSync(tokenFile, 'utf8').trim();
+      assert.match(token, /^[\w-]{20,}$/);
+      assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+      assert.equal(made.lines.get('admin'), `${made.url}admin`);
+      assert.ok(made.stdout().includes(`(token in ${tokenFile})`), made.stdout());
+      assert.ok(!made.stdout().includes(token), 'the token is not on stdout');
+      const page = await get(`${made.url}admin?token=${token}`);
       assert.equal(page.status, 200);
       assert.match(String(page.headers['content-type']), /^text\/html/);
       assert.equal((await get(`${made.url}admin`)).status, 401);
