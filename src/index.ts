@@ -11,6 +11,7 @@ export {
   type FetchSendOptions,
 } from './serve/fetch-handler.ts';
 export type { FetchContext } from './serve/fetch-request.ts';
+export { sageStreamFastify, type FastifyStreamOptions, type FastifyInstanceLike, type FastifyReplyLike } from './serve/fastify.ts';
 export { RangeParser, DEFAULT_MAX_RANGES, type RangeResult, type RangeParserOptions } from './http/range.ts';
 export { fileIterator, DEFAULT_CHUNK_SIZE, type FileIteratorOptions } from './files/file-iterator.ts';
 export { StreamError, statusForFsError, type StreamErrorCode, type StreamErrorStatus } from './errors.ts';
