@@ -102,8 +102,11 @@ const ROWS: readonly Row[] = [
   } },
 ];
 
+// Skipped without the binary, unless SAGE_STREAM_REQUIRE_RUNTIMES=1 (.ci/run) makes that a failure.
+const REQUIRED = process.env['SAGE_STREAM_REQUIRE_RUNTIMES'] === '1';
 for (const runtime of RUNTIMES) {
   const binary = runtime.command('-')[0]!;
+  if (REQUIRED) it(`${runtime.name} is installed (SAGE_STREAM_REQUIRE_RUNTIMES=1)`, () => assert.ok(existsSync(binary), binary));
   describe(`${runtime.name}`, { skip: existsSync(binary) ? false : `${binary} is not installed` }, () => {
     let child: ChildProcess;
     let ports: { fetchPort: number; nodePort: number };
