@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, truncateSync } from 'node:fs';
 import { createFetchHandler, createFetchMiddleware, streamFileResponse } from '../../src/serve/fetch-handler.ts';
 import { createFixtures, pattern } from '../helpers/fixtures.ts';
 import { openFdCount, openFdsTo, settle } from '../helpers/server.ts';
@@ -114,6 +114,28 @@ describe('the body stream', () => {
     }
     assert.equal(await settle(() => openFdsTo(big), 0), 0);
     assert.ok((await settle(openFdCount, baseline)) <= baseline, 'descriptors back to the baseline');
+  });
+
+  it('a file that shrinks mid-body breaks the stream instead of ending it short', async () => {
+    const shrinking = fixtures.file('root/shrinking.mp4', 1024 * 1024);
+    const errors: unknown[] = [];
+    const strict = createFetchHandler({ root, openFileCache: false, chunkSize: CHUNK, maxReadSize: CHUNK, onError: (err) => errors.push(err) });
+    const response = await strict(new Request(`${ORIGIN}/?path=shrinking.mp4`));
+    const reader = response.body!.getReader();
+    await reader.read();
+    truncateSync(shrinking, 100 * 1024);
+    let received = 0;
+    await assert.rejects(async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        received += value.length;
+      }
+    });
+    assert.ok(received < 1024 * 1024);
+    assert.equal(errors.length, 1, 'the short read went to onError');
+    assert.equal(await settle(() => openFdsTo(shrinking), 0), 0);
+    await strict.close();
   });
 
   it('multipart bodies arrive whole through the stream', async () => {
