@@ -15,10 +15,11 @@ export const CLIENT_CLOSED_STATUS = 499;
  * fetch handler runs the very same decision and body loop as `createStreamHandler`.
  *
  * `writeHead` settles `response` with a `ReadableStream` body; each `write` enqueues one chunk.
- * The stream's queue holds at most one chunk (`highWaterMark: 1`): `write` returns false once it
- * is full, and the body loop then waits for 'drain', which is emitted from `pull`, i.e. only when
- * the consumer has taken the chunk. So nothing is read from disk ahead of a slow consumer beyond
- * the chunk queued and the one in flight. `cancel` (the consumer went away) emits 'close', which
+ * `write` always returns false, so the body loop waits for 'drain' after each chunk, and 'drain'
+ * is emitted from `pull`: when the consumer wants more (the queue, `highWaterMark: 1`, is empty).
+ * A prompt pull lets the read sizer grow reads and read ahead, exactly as a socket that drains at
+ * once does on node:http; a slow consumer keeps reads at `chunkSize` with nothing read ahead, so
+ * at most the chunk it holds, the one queued and one read in flight are off the disk. `cancel` (the consumer went away) emits 'close', which
  * ends the loop and releases the file; `destroy` errors the stream, so a consumer sees a broken
  * body rather than a short one that looks whole (RFC 9110 §8.6).
  */
@@ -59,7 +60,8 @@ export class FetchSink implements ResponseSink {
               },
               pull: () => {
                 this.#flushCallbacks();
-                this.#events.emit('drain');
+                // pull may run inside enqueue (a reader was waiting), before the body loop listens.
+                queueMicrotask(() => this.#events.emit('drain'));
               },
               cancel: () => this.#close(),
             },
@@ -77,9 +79,12 @@ export class FetchSink implements ResponseSink {
       callback?.(new Error('the response body is closed'));
       return false;
     }
-    controller.enqueue(chunk);
     this.#pending.push(callback);
-    return (controller.desiredSize ?? 0) > 0;
+    controller.enqueue(chunk);
+    // Always "wait for drain": 'drain' comes when the consumer pulls, so its timing tells the
+    // read sizer how fast the consumer is (prompt → reads grow, read-ahead; late → chunkSize),
+    // as a socket's drain does on node:http.
+    return false;
   }
 
   end(chunk?: string): this {
