@@ -154,7 +154,16 @@ export async function confinedRealPath(path: string, confinement: Confinement): 
 }
 
 // Linux names every open descriptor's file here; elsewhere the check before open has to do.
-const FD_LINKS = existsSync('/proc/self/fd') ? '/proc/self/fd' : undefined;
+// Deno without --allow-all refuses to touch /proc/self (it throws NotCapable): the same fallback.
+const FD_LINKS = fdLinks();
+
+function fdLinks(): string | undefined {
+  try {
+    return existsSync('/proc/self/fd') ? '/proc/self/fd' : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The real path of the file an open handle refers to (Linux, via /proc/self/fd), or undefined

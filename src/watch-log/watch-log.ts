@@ -119,7 +119,7 @@ export class WatchLog {
    */
   static async open(path: string, options: WatchLogOptions = {}): Promise<WatchLog> {
     const resolved = resolveWatchLogOptions(options);
-    const { DatabaseSync } = await import('node:sqlite');
+    const { DatabaseSync } = await importSqlite();
     const db = new DatabaseSync(path);
     try {
       db.exec(`PRAGMA busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
@@ -400,4 +400,18 @@ export function createWatchLog(path: string, options?: WatchLogOptions): Promise
 function isBusy(err: unknown): boolean {
   const code = (err as { errcode?: unknown } | null)?.errcode;
   return typeof code === 'number' && ((code & 0xff) === 5 || (code & 0xff) === 6);
+}
+
+/**
+ * Loads node:sqlite, or says plainly which runtime lacks it (Node 20, older Bun and Deno): the
+ * handler reports this to onError once and goes on serving without a log.
+ */
+async function importSqlite(): Promise<typeof import('node:sqlite')> {
+  try {
+    return await import('node:sqlite');
+  } catch (err) {
+    const { bun, deno } = process.versions as { bun?: string; deno?: string };
+    const runtime = bun !== undefined ? `Bun ${bun}` : deno !== undefined ? `Deno ${deno}` : `Node ${process.versions.node}`;
+    throw new Error(`the watch log needs node:sqlite (Node >= 22.13, Deno >= 2.2; Bun 1.4.5 has it), which ${runtime} does not have`, { cause: err });
+  }
 }

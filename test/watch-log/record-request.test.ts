@@ -4,6 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { DatabaseSync } from 'node:sqlite';
 import { createStreamHandler } from '../../src/serve/handler.ts';
+import { header, listenerUnderTest } from '../helpers/handler-under-test.ts';
 import { WatchLog } from '../../src/watch-log/watch-log.ts';
 import { clientIp } from '../../src/http/client-ip.ts';
 import type { StreamRequest } from '../../src/types.ts';
@@ -25,7 +26,7 @@ async function serveWithLog(
   extra: Parameters<typeof createStreamHandler>[0] extends infer O ? Partial<O> : never = {},
 ): Promise<{ server: TestServer; log: WatchLog }> {
   const log = await WatchLog.open(':memory:', { flushIntervalMs: 60_000 });
-  const server = await start(createStreamHandler({ root, watchLog: log, ...extra }));
+  const server = await start(listenerUnderTest({ root, watchLog: log, ...extra }));
   cleanup.push(() => log.close(), () => server.close());
   return { server, log };
 }
@@ -33,7 +34,7 @@ async function serveWithLog(
 describe('createStreamHandler({ watchLog })', () => {
   it('a playback of range requests becomes request rows and one session with its coverage', async () => {
     const { server, log } = await serveWithLog({
-      identify: (req) => (req.headers['x-user'] ? { userId: String(req.headers['x-user']), isAuthenticated: true } : null),
+      identify: (req) => (header(req, 'x-user') ? { userId: String(header(req, 'x-user')), isAuthenticated: true } : null),
     });
     for (const range of ['bytes=0-1', 'bytes=0-', 'bytes=500-999']) {
       const res = await server.request('/?path=clip.mp4', { range, 'x-user': 'alice', 'user-agent': 'UA/1' });
