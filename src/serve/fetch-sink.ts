@@ -47,6 +47,9 @@ export class FetchSink implements ResponseSink {
     return this.#closed;
   }
 
+  /** Nothing to remove: a fetch Response has no headers set earlier by an application. */
+  removeHeader(_name: string): void {}
+
   writeHead(statusCode: number, headers: string[]): this {
     const fields = new Headers();
     for (let i = 0; i + 1 < headers.length; i += 2) fields.append(headers[i]!, headers[i + 1]!);
