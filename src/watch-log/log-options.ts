@@ -29,9 +29,9 @@ export type WatchLogOptions = {
    */
   readonly maxSessionsPerClient?: number;
   /** Delete requests older than this many days, and sessions last seen before then (default: keep). */
-  readonly maxAgeDays?: number;
+  readonly maxAgeDays?: number | undefined;
   /** Keep at most this many newest rows in each table, requests and sessions (default: no limit). */
-  readonly maxRows?: number;
+  readonly maxRows?: number | undefined;
   /** How often retention (maxAgeDays, maxRows) runs, on an unref'd timer (default 60 000). */
   readonly pruneIntervalMs?: number;
   /** Dropped entries are reported to onError at most once per this interval (default 10 000). */

@@ -100,9 +100,9 @@ export class WatchLog {
     this.#sessions = new SessionWriter(db, options.sessionIdleMs, options.maxSessionsPerClient);
     this.#retention = new Retention(db);
     this.#drops = new DropReporter(options.dropReportIntervalMs, (err) => this.#report(err), options.now);
-    if (options.maxAgeMs !== undefined || options.maxRows !== undefined) {
-      this.#pruneTimer = setInterval(() => this.#retain(), options.pruneIntervalMs).unref();
-    }
+    // The first prune runs right after open, so a process restarted more often than the interval
+    // still prunes; then every pruneIntervalMs.
+    if (options.maxAgeMs !== undefined || options.maxRows !== undefined) this.#schedulePrune(0);
   }
 
   /**
@@ -203,7 +203,7 @@ export class WatchLog {
     this.#closed = true;
     clearTimeout(this.#timer);
     clearImmediate(this.#immediate);
-    clearInterval(this.#pruneTimer);
+    clearTimeout(this.#pruneTimer);
     this.#timer = undefined;
     this.#immediate = undefined;
     try {
@@ -282,7 +282,7 @@ export class WatchLog {
   }
 
   /**
-   * Applies the retention options now (the timer calls this every pruneIntervalMs): deletes rows
+   * Applies the retention options now (the timer calls this after open, then every pruneIntervalMs): deletes rows
    * older than maxAgeDays by the `now` clock, then all but the newest maxRows of each table.
    * Returns what went; throws after close() or when the database cannot be written.
    */
@@ -295,12 +295,16 @@ export class WatchLog {
     });
   }
 
-  #retain(): void {
-    try {
-      this.enforceRetention();
-    } catch (err) {
-      this.#report(err); // a locked file is retried on the next interval
-    }
+  #schedulePrune(delayMs: number): void {
+    this.#pruneTimer = setTimeout(() => {
+      if (this.#closed) return;
+      try {
+        this.enforceRetention();
+      } catch (err) {
+        this.#report(err); // a locked file is retried on the next interval
+      }
+      this.#schedulePrune(this.#options.pruneIntervalMs);
+    }, delayMs).unref();
   }
 
   #transaction<T>(work: () => T): T {
