@@ -1,5 +1,4 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { WatchEntry } from '../types.ts';
 import { DropReporter } from './loss-report.ts';
 import { Retention } from './retention.ts';
@@ -24,16 +23,11 @@ import {
   type Where,
 } from './query.ts';
 import { resolveWatchLogOptions, type Resolved, type WatchLogOptions } from './log-options.ts';
-import { migrate, normalizeEntry, queuedEntry, REQUEST_COLUMNS, SESSION_COLUMNS, VIDEO_COLUMNS } from './schema.ts';
+import { openDatabase } from './open-database.ts';
+import { normalizeEntry, queuedEntry, REQUEST_COLUMNS, SESSION_COLUMNS, VIDEO_COLUMNS } from './schema.ts';
 
 export type { WatchEntry, WatchLogOptions };
 
-// Opening migrates the schema once, so it may wait for other writers as long as a caller would.
-const OPEN_BUSY_TIMEOUT_MS = 5000;
-// Flushes run on the event loop: SQLite's busy handler sleeps the thread, so a long timeout would
-// stall every request in flight while another process holds the write lock. 200 ms covers a
-// normal batch by another writer; past that the batch stays queued and the next timer tick retries.
-const FLUSH_BUSY_TIMEOUT_MS = 200;
 // There is no next tick after close(), so its last flush waits longer, but still a bounded time.
 const CLOSE_BUSY_TIMEOUT_MS = 1000;
 
@@ -117,26 +111,8 @@ export class WatchLog {
    */
   static async open(path: string, options: WatchLogOptions = {}): Promise<WatchLog> {
     const resolved = resolveWatchLogOptions(options);
-    const { DatabaseSync } = await import('node:sqlite');
-    const db = new DatabaseSync(path);
+    const db = await openDatabase(path);
     try {
-      db.exec(`PRAGMA busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
-      const deadline = Date.now() + OPEN_BUSY_TIMEOUT_MS;
-      for (;;) {
-        try {
-          db.exec('PRAGMA journal_mode = WAL');
-          migrate(db);
-          break;
-        } catch (err) {
-          // Switching a new file to WAL while another process does the same can fail with
-          // SQLITE_BUSY at once, without the busy handler (pinned by "two processes creating the
-          // same new file at once"); open() is async, so wait without blocking and try again.
-          if (!isBusy(err) || Date.now() > deadline) throw err;
-          await delay(10 + Math.random() * 20);
-        }
-      }
-      db.exec('PRAGMA synchronous = NORMAL');
-      db.exec(`PRAGMA busy_timeout = ${FLUSH_BUSY_TIMEOUT_MS}`);
       return new WatchLog(db, resolved);
     } catch (err) {
       db.close();
