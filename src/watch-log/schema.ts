@@ -109,12 +109,18 @@ const RANGE_BYTES = 48;
  * costs there, so the queue can be bounded in bytes as well as entries.
  */
 export function queuedEntry(e: WatchEntry): { readonly entry: WatchEntry; readonly bytes: number } {
-  const userAgent = typeof e.userAgent === 'string' && e.userAgent.length > MAX_USER_AGENT ? e.userAgent.slice(0, MAX_USER_AGENT) : e.userAgent;
-  const range = typeof e.range === 'string' && e.range.length > MAX_RANGE_HEADER ? e.range.slice(0, MAX_RANGE_HEADER) : e.range;
+  const userAgent = typeof e.userAgent === 'string' && e.userAgent.length > MAX_USER_AGENT ? cut(e.userAgent, MAX_USER_AGENT) : e.userAgent;
+  const range = typeof e.range === 'string' && e.range.length > MAX_RANGE_HEADER ? cut(e.range, MAX_RANGE_HEADER) : e.range;
   const entry = userAgent === e.userAgent && range === e.range ? e : { ...e, userAgent, range };
   const text = textLength(entry.path) + textLength(entry.userId) + textLength(entry.ip) + textLength(userAgent) + textLength(range);
   const ranges = Array.isArray(entry.ranges) ? entry.ranges.length : 0;
   return { entry, bytes: ENTRY_OVERHEAD_BYTES + 2 * text + RANGE_BYTES * ranges };
+}
+
+// The first `max` characters as a string of their own: V8's slice() keeps a reference to the whole
+// original (a "sliced string"), so a queue of cut 16 KB headers would still hold 16 KB each.
+function cut(text: string, max: number): string {
+  return Buffer.from(text.slice(0, max), 'utf16le').toString('utf16le');
 }
 
 function textLength(value: unknown): number {

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { WatchLog, type WatchEntry } from '../../src/watch-log/watch-log.ts';
 import { StreamError } from '../../src/errors.ts';
 import { createFixtures } from '../helpers/fixtures.ts';
@@ -145,6 +147,28 @@ describe('WatchLog loss is never silent', () => {
       log.flush();
       assert.equal(log.requests().rows[0]?.userAgent?.length, 512);
       assert.deepEqual(log.stats(), { queued: 0, queuedBytes: 0, dropped: stats.dropped, written: stats.queued });
+    } finally {
+      log.close();
+    }
+  });
+
+  it('a queued entry does not keep its whole 16 KB User-Agent alive (a cut string is a copy, not a slice)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const log = await WatchLog.open(':memory:', { flushIntervalMs: 60_000, maxQueue: 5000, maxQueueBytes: 64 * 1024 * KIB });
+    try {
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < 2000; i++) {
+        const raw = Buffer.alloc(16_000, 'x'); // a fresh flat string, as node:http's parser makes
+        raw.write(String(i));
+        log.record(entry({ userAgent: raw.toString('latin1') }));
+      }
+      gc();
+      const retained = process.memoryUsage().heapUsed - before;
+      assert.equal(log.stats().queued, 2000);
+      // The raw headers alone are 32 MB; cut copies are ~2.5 MB.
+      assert.ok(retained < 12 * 1024 * KIB, `the queue retains ${Math.round(retained / 1024 / KIB)} MiB`);
     } finally {
       log.close();
     }
