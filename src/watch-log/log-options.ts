@@ -93,13 +93,15 @@ function integerOption(name: string, value: number | undefined, fallback: number
   return value;
 }
 
-// Without an onError, a failing database is reported once per WatchLog, so a locked file does not
-// print a warning every second.
+// Without an onError, each kind of failure (a database error code, ERR_WATCH_LOG_DROPPED) is
+// reported once per WatchLog, so a locked file does not print a warning every second, yet the
+// first loss still shows after a database warning.
 function defaultOnError(): (err: unknown) => void {
-  let warned = false;
+  const warned = new Set<unknown>();
   return (err) => {
-    if (warned) return;
-    warned = true;
+    const code = (err as { code?: unknown } | null)?.code;
+    if (warned.has(code)) return;
+    warned.add(code);
     process.emitWarning(`sage-stream watch log: ${err instanceof Error ? err.message : String(err)}`);
   };
 }

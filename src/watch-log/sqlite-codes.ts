@@ -6,18 +6,18 @@ function sqliteCode(err: unknown): number | undefined {
   return typeof code === 'number' ? code & 0xff : undefined;
 }
 
-// SQLITE_BUSY (5) or SQLITE_LOCKED (6): another writer; the next tick retries.
+/** SQLITE_BUSY (5) or SQLITE_LOCKED (6): another writer holds the lock; the next tick retries. */
 export function isBusy(err: unknown): boolean {
   const code = sqliteCode(err);
   return code === 5 || code === 6;
 }
 
-// SQLITE_READONLY (8): no smaller batch would fare better.
+/** SQLITE_READONLY (8): no smaller batch would fare better. */
 export function isReadOnly(err: unknown): boolean {
   return sqliteCode(err) === 8;
 }
 
-// SQLITE_TOOBIG (18), SQLITE_CONSTRAINT (19), SQLITE_MISMATCH (20): this entry will never be written.
+/** SQLITE_TOOBIG (18), SQLITE_CONSTRAINT (19), SQLITE_MISMATCH (20): this entry will never be written. */
 export function isRejected(err: unknown): boolean {
   const code = sqliteCode(err);
   return code === 18 || code === 19 || code === 20;

@@ -194,6 +194,32 @@ describe('WatchLog loss is never silent', () => {
     assert.equal(errors.length, 2, 'close() has nothing left to report');
   });
 
+  it('without an onError, a database warning does not hide the first loss: one warning per kind', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    const path = dbPath();
+    const log = await WatchLog.open(path, { flushIntervalMs: 60_000, maxQueue: 1 });
+    const holder = new DatabaseSync(path);
+    holder.exec('BEGIN EXCLUSIVE');
+    try {
+      log.record(entry());
+      log.flush(); // SQLITE_BUSY: warned
+      log.flush(); // again: not warned twice
+      log.record(entry()); // the queue is full: dropped, warned
+      await until(() => warnings.length >= 2);
+      await sleep(10);
+      assert.equal(warnings.length, 2);
+      assert.match(warnings[0] ?? '', /^sage-stream watch log: .*(locked|busy)/i);
+      assert.match(warnings[1] ?? '', /^sage-stream watch log: watch log dropped 1 entry \(queue full\)/);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+      process.off('warning', onWarning);
+      log.close();
+    }
+  });
+
   it('a batch one entry of which the database rejects is split: the others land, that one is dropped and reported', async () => {
     const path = dbPath();
     (await WatchLog.open(path)).close();
