@@ -16,6 +16,10 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PREFIX = '/videos';
 /** The watch log's file, relative to the working directory, unless `--log FILE` or `--no-log`. */
 export const DEFAULT_LOG_FILE = 'watch.db';
+/** The CLI's watch-log retention: rows older than this are pruned (`--log-max-age-days`, 0 keeps all). */
+export const DEFAULT_LOG_MAX_AGE_DAYS = 90;
+/** … and at most this many newest rows per table are kept (`--log-max-rows`, 0 for no limit). */
+export const DEFAULT_LOG_MAX_ROWS = 1_000_000;
 /** The query-mode stream endpoint: `/api/stream?path=<file>`, like django-sage-streaming's `/api/stream/?path=`. */
 export const STREAM_PATH = '/api/stream';
 /** Where the watch-log viewer will be mounted. */
@@ -52,6 +56,10 @@ export type ServeOptions = {
   readonly maxChunkSize?: number | undefined;
   /** The watch log's SQLite file, or `false` for none. Default `false` here; the CLI defaults to `watch.db`. */
   readonly log?: string | false | undefined;
+  /** Prune watch-log rows older than this many days; 0 keeps them. Default 90. */
+  readonly logMaxAgeDays?: number | undefined;
+  /** Keep at most this many newest watch-log rows per table; 0 for no limit. Default 1,000,000. */
+  readonly logMaxRows?: number | undefined;
   /** The token the admin log viewer will require. */
   readonly adminToken?: string | undefined;
   /**
@@ -71,6 +79,8 @@ export type ServeConfig = {
   readonly prefix: string;
   readonly maxChunkSize: number | undefined;
   readonly log: string | false;
+  readonly logMaxAgeDays: number;
+  readonly logMaxRows: number;
   readonly adminToken: string | undefined;
   readonly signingSecrets: readonly (string | Buffer)[];
   readonly rate: RateLimit | undefined;
@@ -101,6 +111,8 @@ Options:
   --burst <size>         with --rate: send this much at full speed first (limit_rate_after)
   --log <file>           record plays in this SQLite file (default ${DEFAULT_LOG_FILE})
   --no-log               record nothing
+  --log-max-age-days <n> prune log rows older than n days; 0 keeps them (default ${DEFAULT_LOG_MAX_AGE_DAYS})
+  --log-max-rows <n>     keep at most n newest rows per log table; 0: no limit (default ${DEFAULT_LOG_MAX_ROWS})
   --admin-token <token>  token the admin log viewer asks for, at least ${MIN_ADMIN_TOKEN_LENGTH} characters
                          (or set ${ADMIN_TOKEN_ENV}); without one a random token is
                          written to <log>.admin-token (mode 0600)
@@ -229,6 +241,13 @@ export function parseCli(
   if (values.log === '') return fail('--log must name a file');
   const log = values['no-log'] === true ? false : resolve(cwd, values.log ?? DEFAULT_LOG_FILE);
   if (log !== false && !isDirectory(dirname(log))) return fail(`--log: folder not found: ${dirname(log)}`);
+  const logMaxAgeDays = values['log-max-age-days'] ?? String(DEFAULT_LOG_MAX_AGE_DAYS);
+  if (!DIGITS.test(logMaxAgeDays)) return fail(`--log-max-age-days must be a whole number of days (0 keeps all), got '${logMaxAgeDays}'`);
+  const logMaxRows = values['log-max-rows'] ?? String(DEFAULT_LOG_MAX_ROWS);
+  if (!DIGITS.test(logMaxRows) || !Number.isSafeInteger(Number(logMaxRows))) {
+    return fail(`--log-max-rows must be a whole number (0 for no limit), got '${logMaxRows}'`);
+  }
+  const retention = { logMaxAgeDays: Number(logMaxAgeDays), logMaxRows: Number(logMaxRows) };
 
   const adminToken = values['admin-token'] ?? (env[ADMIN_TOKEN_ENV] || undefined);
   if (adminToken !== undefined && !TOKEN.test(adminToken)) {
@@ -272,7 +291,7 @@ export function parseCli(
   }
 
   const showToken = values['show-token'] === true;
-  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, adminToken, signingSecrets, rate }, workers, showToken };
+  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, ...retention, adminToken, signingSecrets, rate }, workers, showToken };
 }
 
 type ParsedValues = Exclude<ReturnType<typeof readArgs>, string>['values'];
@@ -342,6 +361,8 @@ const CLI_OPTIONS = {
   burst: { type: 'string' },
   log: { type: 'string' },
   'no-log': { type: 'boolean' },
+  'log-max-age-days': { type: 'string' },
+  'log-max-rows': { type: 'string' },
   'admin-token': { type: 'string' },
   'show-token': { type: 'boolean' },
   workers: { type: 'string' },
@@ -357,7 +378,7 @@ const CLI_OPTIONS = {
 } as const;
 
 // Each command's own flags: given to the other command, they are an error, not silently ignored.
-const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'rate', 'burst', 'log', 'no-log', 'admin-token', 'show-token', 'workers', 'signing-secret-file'] as const;
+const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'rate', 'burst', 'log', 'no-log', 'log-max-age-days', 'log-max-rows', 'admin-token', 'show-token', 'workers', 'signing-secret-file'] as const;
 const SIGN_ONLY = ['expires-in', 'expires-at', 'secret-file', 'bind-ip', 'bind-user', 'mode', 'base'] as const;
 
 // strict: an unknown flag, or a string flag without its value, throws; that becomes the message.

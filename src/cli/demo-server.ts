@@ -9,7 +9,7 @@ import { createWatchLogHandler, tokenAuthorizer } from '../watch-log/viewer/view
 import { sendStatus } from '../serve/responses.ts';
 import { signUrl } from '../serve/signed-url.ts';
 import { redactSignature } from './admin-token.ts';
-import { ADMIN_PATH, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_PREFIX, SAMPLE_DIR, SHUTDOWN_GRACE_MS, STREAM_PATH, STARTUP_LINK_SECONDS, type ServeConfig, type ServeOptions } from './args.ts';
+import { ADMIN_PATH, DEFAULT_HOST, DEFAULT_LOG_MAX_AGE_DAYS, DEFAULT_LOG_MAX_ROWS, DEFAULT_PORT, DEFAULT_PREFIX, SAMPLE_DIR, SHUTDOWN_GRACE_MS, STREAM_PATH, STARTUP_LINK_SECONDS, type ServeConfig, type ServeOptions } from './args.ts';
 
 /** A listening server, as `startServer` resolves it. */
 export type RunningServer = {
@@ -48,6 +48,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     prefix: (options.prefix ?? DEFAULT_PREFIX).replace(/\/+$/, ''),
     maxChunkSize: options.maxChunkSize,
     log: options.log ?? false,
+    logMaxAgeDays: options.logMaxAgeDays ?? DEFAULT_LOG_MAX_AGE_DAYS,
+    logMaxRows: options.logMaxRows ?? DEFAULT_LOG_MAX_ROWS,
     // Never open to the world: without a token of yours, one nobody can guess (printed at start).
     adminToken: options.adminToken ?? (options.log ? newAdminToken() : undefined),
     signingSecrets: options.signingSecrets ?? [],
@@ -61,7 +63,9 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     process.stderr.write(`sage-stream: ${request}${reason}\n`);
   };
   // One log for both routes; a second process (--workers) opens the same file: WAL allows it.
-  const watchLog = config.log === false ? undefined : await WatchLog.open(config.log, { onError });
+  // Drops (ERR_WATCH_LOG_DROPPED, with the count) reach onError too, so they are printed.
+  const retention = { maxAgeDays: config.logMaxAgeDays || undefined, maxRows: config.logMaxRows || undefined };
+  const watchLog = config.log === false ? undefined : await WatchLog.open(config.log, { onError, ...retention });
   // With signing on, both stream routes serve signed links only (misuse, e.g. a short secret, throws).
   const signed = config.signingSecrets.length > 0 ? { secrets: config.signingSecrets } : undefined;
   const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog, signed, rate: config.rate };

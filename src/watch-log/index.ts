@@ -1,4 +1,4 @@
-export { WatchLog, createWatchLog, type WatchEntry, type WatchLogOptions } from './watch-log.ts';
+export { WatchLog, createWatchLog, type WatchEntry, type WatchLogOptions, type WatchLogStats } from './watch-log.ts';
 export type {
   WatchQuery,
   WatchPage,
