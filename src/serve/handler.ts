@@ -20,6 +20,7 @@ import {
   type OpenTarget,
 } from './respond.ts';
 import { watchConnection, type Connection } from './connection.ts';
+import { answerPreflight, attachCors } from './preflight.ts';
 
 const debug = debuglog('sage-stream');
 
@@ -98,11 +99,15 @@ async function handle(
   { options, locator, cache }: Setup,
   arrival: { readonly startedAt: number; readonly ip: string },
 ): Promise<StreamOutcome | undefined> {
+  const requested = requestedPath(req.url ?? '/', locator, options.dotfiles);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
+    // A preflight for a file name of ours is ours to answer, also as middleware (the disk is not asked).
+    if (options.cors !== undefined && requested.kind === 'ok' && answerPreflight(req, res, options.cors) !== undefined) return undefined;
     if (next) return void next();
+    attachCors(req, res, options.cors);
     return answer(req, res, 405, ['Allow', 'GET, HEAD']);
   }
-  const requested = requestedPath(req.url ?? '/', locator, options.dotfiles);
+  attachCors(req, res, options.cors);
   switch (requested.kind) {
     case 'ok':
       break;

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { debuglog } from 'node:util';
 import type { ErrorHook, StreamRequest, ResponseSink } from '../types.ts';
+import { corsHeadersOf } from './cors.ts';
 
 const debug = debuglog('sage-stream');
 
@@ -28,6 +29,7 @@ export function sendStatus(
     'Content-Length', String(Buffer.byteLength(body)),
     ...NOSNIFF,
     ...extraHeaders,
+    ...corsHeadersOf(res),
   ]);
   if (req.method === 'HEAD') res.end();
   else res.end(body);
