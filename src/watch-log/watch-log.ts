@@ -22,6 +22,7 @@ import {
 } from './query.ts';
 import { resolveWatchLogOptions, type Resolved, type WatchLogOptions } from './log-options.ts';
 import { migrate, normalizeEntry, REQUEST_COLUMNS, SESSION_COLUMNS, VIDEO_COLUMNS } from './schema.ts';
+import { loadSqlite } from './sqlite.ts';
 
 export type { WatchEntry, WatchLogOptions };
 
@@ -119,7 +120,7 @@ export class WatchLog {
    */
   static async open(path: string, options: WatchLogOptions = {}): Promise<WatchLog> {
     const resolved = resolveWatchLogOptions(options);
-    const { DatabaseSync } = await import('node:sqlite');
+    const { DatabaseSync } = await loadSqlite();
     const db = new DatabaseSync(path);
     try {
       db.exec(`PRAGMA busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
