@@ -1,6 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { open } from 'node:fs/promises';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { createStreamHandler } from '../../src/serve/handler.ts';
@@ -141,6 +143,43 @@ describe('compression of text manifests and captions', () => {
     assert.equal(res.headers['access-control-allow-origin'], 'https://page.test');
     assert.match(String(res.headers['access-control-expose-headers']), /, Content-Encoding$/);
     assert.deepEqual(brotliDecompressSync(res.body), Buffer.from(PLAYLIST));
+  });
+});
+
+describe('over node:http2 (h2c)', () => {
+  it('a preflight, then a brotli playlist with CORS headers and one Vary field, then an identity range', async () => {
+    const handler = createStreamHandler({ root, cors: { origin: 'https://page.test' } });
+    const server = http2.createServer(handler);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const get = (headers: http2.OutgoingHttpHeaders) =>
+      new Promise<{ headers: http2.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+        const stream = client.request({ origin: 'https://page.test', ...headers });
+        const chunks: Buffer[] = [];
+        let responseHeaders: http2.IncomingHttpHeaders = {};
+        stream.on('response', (h) => (responseHeaders = h));
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => resolve({ headers: responseHeaders, body: Buffer.concat(chunks) }));
+        stream.on('error', reject);
+      });
+    try {
+      const preflight = await get({ ':method': 'OPTIONS', ':path': '/?path=index.m3u8', 'access-control-request-method': 'GET' });
+      assert.equal(preflight.headers[':status'], 204);
+      assert.equal(preflight.headers['access-control-allow-origin'], 'https://page.test');
+      const br = await get({ ':path': '/?path=index.m3u8', 'accept-encoding': 'br' });
+      assert.equal(br.headers[':status'], 200);
+      assert.equal(br.headers['content-encoding'], 'br');
+      assert.equal(br.headers.vary, 'Origin, Accept-Encoding');
+      assert.equal(br.headers['access-control-allow-origin'], 'https://page.test');
+      assert.deepEqual(brotliDecompressSync(br.body), Buffer.from(PLAYLIST));
+      const part = await get({ ':path': '/?path=index.m3u8', 'accept-encoding': 'br', range: 'bytes=0-6' });
+      assert.equal(part.headers[':status'], 206);
+      assert.deepEqual(part.body, Buffer.from('#EXTM3U'));
+    } finally {
+      client.destroy();
+      await new Promise((resolve) => server.close(resolve));
+      await handler.close();
+    }
   });
 });
 
