@@ -44,6 +44,8 @@ export type StreamHandler = {
  * with a short plain-text status (400/403/404/405/412/416), never with a path or an error
  * message; server-side failures also go to `onError`. With `signed`, the link's signature is
  * checked right after the file name, before permissions or the disk (403, or 410 once expired).
+ * With `cors`, a preflight for a file name of ours is answered 204 (403 for a disallowed origin)
+ * from the URL alone, and every answer to an allowed origin carries the CORS headers.
  * As Express/Connect middleware
  * (`app.use('/videos', handler)`), a request for a method other than GET/HEAD or for a file that
  * does not exist is passed to `next()` instead of being answered.
