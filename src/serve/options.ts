@@ -4,6 +4,7 @@ import { DEFAULT_CHUNK_SIZE } from '../files/file-iterator.ts';
 import { createMediaTypeLookup, type MediaTypes } from '../http/mime.ts';
 import { DEFAULT_MAX_RANGES, RangeParser } from '../http/range.ts';
 import { DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from '../files/open-file-cache.ts';
+import { BLOCK_SIZE, BlockCache, DEFAULT_BLOCK_CACHE_MAX_BYTES, type BlockCacheOptions } from '../files/block-cache.ts';
 import { resolveRate, type ChooseRate, type RateOption } from './rate-limit.ts';
 import { SIGNATURE_PARAMS, resolveSigned, type SignedOptions, type UrlVerifier } from './signed-url.ts';
 import type { ErrorHook, IdentifyViewer, StreamRequest, WatchRecorder } from '../types.ts';
@@ -66,6 +67,13 @@ export type SendOptions = {
    * Default: unpaced.
    */
   readonly rate?: RateOption | undefined;
+  /**
+   * Keeps the 64 KiB blocks that short bodies (up to 128 KiB: first bytes, index atoms, tiny
+   * ranges) were read from, keyed by the file's device, inode, size, mtime and ctime, so a
+   * changed file is never answered from them. `false` reads every body from the file.
+   * Default `{ maxBytes: 64 MiB }`.
+   */
+  readonly blockCache?: false | Partial<BlockCacheOptions> | undefined;
 };
 
 /** What `createStreamHandler` accepts. Only `root` is required. */
@@ -123,6 +131,8 @@ export type ResolvedSendOptions = {
   readonly onError: ErrorHook | undefined;
   readonly sendTimeoutMs: number;
   readonly rate: ChooseRate | undefined;
+  /** Blocks of short bodies, shared by every request these options serve; undefined when off. */
+  readonly blockCache: BlockCache | undefined;
 };
 
 /** `StreamHandlerOptions` after validation. */
@@ -193,7 +203,18 @@ export function resolveSendOptions(
     onError,
     sendTimeoutMs: sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
     rate: resolveRate(options.rate, 'options.rate'),
+    blockCache: resolveBlockCache(options.blockCache),
   });
+}
+
+function resolveBlockCache(option: false | Partial<BlockCacheOptions> | undefined): BlockCache | undefined {
+  if (option === false) return undefined;
+  if (option !== undefined && (option === null || typeof option !== 'object')) {
+    throw new TypeError('options.blockCache must be false or { maxBytes? }');
+  }
+  const { maxBytes = DEFAULT_BLOCK_CACHE_MAX_BYTES } = option ?? {};
+  checkInteger('blockCache.maxBytes', maxBytes, BLOCK_SIZE);
+  return new BlockCache({ maxBytes });
 }
 
 /**

@@ -13,6 +13,7 @@ import type { ByteRange, RangeResult } from '../http/range.ts';
 import { NOSNIFF, reportError, sendStatus } from './responses.ts';
 import type { Connection } from './connection.ts';
 import { outcome, sendBody } from './send-body.ts';
+import { isShortBody, sendShort } from './send-short.ts';
 
 const debug = debuglog('sage-stream');
 
@@ -128,21 +129,26 @@ export async function serveOpenFile(
   ];
   switch (range.kind) {
     case 'absent':
-    case 'ignored':
-      res.writeHead(200, ['Content-Type', contentType, 'Content-Length', String(size), ...fileHeaders]);
+    case 'ignored': {
+      const headers = ['Content-Type', contentType, 'Content-Length', String(size), ...fileHeaders];
+      if (isShortBody(req, size, options)) return sendShort(req, res, connection, file, 200, headers, { start: 0, end: size - 1 }, options);
+      res.writeHead(200, headers);
       return sendBody(req, res, connection, { handle, fileName, status: 200, size, ranges: [{ start: 0, end: size - 1 }], framing: [] }, options);
+    }
     case 'unsatisfiable':
       return answer(req, res, 416, ['Content-Range', `bytes */${size}`, 'Accept-Ranges', 'bytes']);
     case 'partial': {
       const ranges = capOpenEnded(range.ranges, range.openEnded, options.maxChunkSize);
       if (ranges.length === 1) {
         const { start, end } = ranges[0]!;
-        res.writeHead(206, [
+        const headers = [
           'Content-Type', contentType,
           'Content-Length', String(end - start + 1),
           'Content-Range', `bytes ${start}-${end}/${size}`,
           ...fileHeaders,
-        ]);
+        ];
+        if (isShortBody(req, end - start + 1, options)) return sendShort(req, res, connection, file, 206, headers, ranges[0]!, options);
+        res.writeHead(206, headers);
         return sendBody(req, res, connection, { handle, fileName, status: 206, size, ranges, framing: [] }, options);
       }
       const multipart = layoutMultipart(ranges, size, contentType);
