@@ -42,3 +42,4 @@ export {
 } from './serve/signed-url.ts';
 export { DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from './files/open-file-cache.ts';
 export type { RateLimit, RateOption } from './serve/rate-limit.ts';
+export { DEFAULT_BLOCK_CACHE_MAX_BYTES, type BlockCacheOptions, type BlockCacheStats } from './files/block-cache.ts';

@@ -20,6 +20,7 @@ import {
   type OpenTarget,
 } from './respond.ts';
 import { watchConnection, type Connection } from './connection.ts';
+import type { BlockCacheStats } from '../files/block-cache.ts';
 
 const debug = debuglog('sage-stream');
 
@@ -31,6 +32,8 @@ export type StreamHandler = {
   (req: StreamRequest, res: StreamResponse, next?: NextFunction): void;
   /** Flushes and closes the watch log the handler opened itself (`watchLog: true` or a path). */
   close(): Promise<void>;
+  /** The block cache's counters (hits, misses, bytes held), for metrics; undefined with `blockCache: false`. */
+  blockCacheStats(): BlockCacheStats | undefined;
 };
 
 /**
@@ -79,7 +82,8 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
     await Promise.allSettled([...inflight, setup.cache?.close()]);
     if (resolved.ownsWatchLog) (await resolved.watchLog)?.close();
   };
-  return Object.assign(handler, { close });
+  const blockCacheStats = (): BlockCacheStats | undefined => resolved.blockCache?.stats;
+  return Object.assign(handler, { close, blockCacheStats });
 }
 
 /** What a handler sets up once: its options, where the file name is, its open-file cache. */
