@@ -20,6 +20,7 @@ export type ResponseSink = {
   write(chunk: Uint8Array, callback?: (err?: Error | null) => void): boolean;
   end(): unknown;
   end(chunk: string): unknown;
+  end(chunk: Uint8Array): unknown;
   on(event: 'drain' | 'close', listener: () => void): unknown;
   once(event: 'close', listener: () => void): unknown;
   off(event: 'drain' | 'close', listener: () => void): unknown;

@@ -21,6 +21,7 @@ import {
 import { watchConnection, type Connection } from './connection.ts';
 import { debug } from './debug.ts';
 import { answerPreflight, attachCors } from './preflight.ts';
+import type { BlockCacheStats } from '../files/block-cache.ts';
 
 /** Express/Connect's `next`: called to pass a request on when there is nothing to serve. */
 export type NextFunction = (err?: unknown) => void;
@@ -30,6 +31,8 @@ export type StreamHandler = {
   (req: StreamRequest, res: StreamResponse, next?: NextFunction): void;
   /** Flushes and closes the watch log the handler opened itself (`watchLog: true` or a path). */
   close(): Promise<void>;
+  /** The block cache's counters (hits, misses, bytes held), for metrics; undefined with `blockCache: false`. */
+  blockCacheStats(): BlockCacheStats | undefined;
 };
 
 /**
@@ -80,7 +83,8 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
     await Promise.allSettled([...inflight, setup.cache?.close()]);
     if (resolved.ownsWatchLog) (await resolved.watchLog)?.close();
   };
-  return Object.assign(handler, { close });
+  const blockCacheStats = (): BlockCacheStats | undefined => resolved.blockCache?.stats;
+  return Object.assign(handler, { close, blockCacheStats });
 }
 
 /** What a handler sets up once: its options, where the file name is, its open-file cache. */

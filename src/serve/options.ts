@@ -4,6 +4,7 @@ import { DEFAULT_CHUNK_SIZE } from '../files/file-iterator.ts';
 import { createMediaTypeLookup, type MediaTypes } from '../http/mime.ts';
 import { DEFAULT_MAX_RANGES, RangeParser } from '../http/range.ts';
 import { DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from '../files/open-file-cache.ts';
+import { BLOCK_SIZE, BlockCache, DEFAULT_BLOCK_CACHE_MAX_BYTES, type BlockCacheOptions } from '../files/block-cache.ts';
 import { resolveRate, type ChooseRate, type RateOption } from './rate-limit.ts';
 import { SIGNATURE_PARAMS, resolveSigned, type SignedOptions, type UrlVerifier } from './signed-url.ts';
 import type { ErrorHook, IdentifyViewer, StreamRequest, WatchRecorder } from '../types.ts';
@@ -79,6 +80,13 @@ export type SendOptions = {
    * accepts it and no Range applies; `false` turns it off. Default on (1 MiB files, 16 MiB cache).
    */
   readonly compress?: CompressOption | undefined;
+  /**
+   * Keeps the 64 KiB blocks that short bodies (up to 128 KiB: first bytes, index atoms, tiny
+   * ranges) were read from, keyed by the file's device, inode, size, mtime and ctime, so a
+   * changed file is never answered from them. `false` reads every body from the file.
+   * Default `{ maxBytes: 64 MiB }`.
+   */
+  readonly blockCache?: false | Partial<BlockCacheOptions> | undefined;
 };
 
 /** What `createStreamHandler` accepts. Only `root` is required. */
@@ -138,6 +146,8 @@ export type ResolvedSendOptions = {
   readonly rate: ChooseRate | undefined;
   readonly cors: CorsPolicy | undefined;
   readonly compress: CompressedCache | undefined;
+  /** Blocks of short bodies, shared by every request these options serve; undefined when off. */
+  readonly blockCache: BlockCache | undefined;
 };
 
 /** `StreamHandlerOptions` after validation. */
@@ -211,7 +221,18 @@ export function resolveSendOptions(
     rate: resolveRate(options.rate, 'options.rate'),
     cors: resolveCors(options.cors, compress !== undefined),
     compress,
+    blockCache: resolveBlockCache(options.blockCache),
   });
+}
+
+function resolveBlockCache(option: false | Partial<BlockCacheOptions> | undefined): BlockCache | undefined {
+  if (option === false) return undefined;
+  if (option !== undefined && (option === null || typeof option !== 'object')) {
+    throw new TypeError('options.blockCache must be false or { maxBytes? }');
+  }
+  const { maxBytes = DEFAULT_BLOCK_CACHE_MAX_BYTES } = option ?? {};
+  checkInteger('blockCache.maxBytes', maxBytes, BLOCK_SIZE);
+  return new BlockCache({ maxBytes });
 }
 
 /**

@@ -16,6 +16,7 @@ import { outcome, sendBody, sendBuffer } from './send-body.ts';
 import { debug } from './debug.ts';
 import { encodedEtag, negotiateEncoding, type ContentCoding } from '../http/accept-encoding.ts';
 import { corsHeadersOf } from './cors.ts';
+import { isShortBody, sendShort } from './send-short.ts';
 
 /** The file `openAndServe` opens, and what to do when it is not there or not allowed. */
 export type OpenTarget = {
@@ -154,21 +155,26 @@ export async function serveOpenFile(
   }
   switch (range.kind) {
     case 'absent':
-    case 'ignored':
-      res.writeHead(200, ['Content-Type', contentType, 'Content-Length', String(size), ...fileHeaders]);
+    case 'ignored': {
+      const headers = ['Content-Type', contentType, 'Content-Length', String(size), ...fileHeaders];
+      if (isShortBody(req, size, options)) return sendShort(req, res, connection, file, 200, headers, { start: 0, end: size - 1 }, options);
+      res.writeHead(200, headers);
       return sendBody(req, res, connection, { handle, fileName, status: 200, size, ranges: [{ start: 0, end: size - 1 }], framing: [] }, options);
+    }
     case 'unsatisfiable':
       return answer(req, res, 416, ['Content-Range', `bytes */${size}`, 'Accept-Ranges', 'bytes']);
     case 'partial': {
       const ranges = capOpenEnded(range.ranges, range.openEnded, options.maxChunkSize);
       if (ranges.length === 1) {
         const { start, end } = ranges[0]!;
-        res.writeHead(206, [
+        const headers = [
           'Content-Type', contentType,
           'Content-Length', String(end - start + 1),
           'Content-Range', `bytes ${start}-${end}/${size}`,
           ...fileHeaders,
-        ]);
+        ];
+        if (isShortBody(req, end - start + 1, options)) return sendShort(req, res, connection, file, 206, headers, ranges[0]!, options);
+        res.writeHead(206, headers);
         return sendBody(req, res, connection, { handle, fileName, status: 206, size, ranges, framing: [] }, options);
       }
       const multipart = layoutMultipart(ranges, size, contentType);
