@@ -20,6 +20,7 @@ import {
   type OpenTarget,
 } from './respond.ts';
 import { watchConnection, type Connection } from './connection.ts';
+import { awaitTurn } from './fairness.ts';
 
 const debug = debuglog('sage-stream');
 
@@ -154,7 +155,8 @@ async function handle(
     if (verdict === true) continue;
     return refuse(req, res, verdict);
   }
-  if (connection.closed) return undefined;
+  // Nothing is opened or read before this response owns its connection (or HTTP/2 slot).
+  if (!(await awaitTurn(req, res, options.turns)) || connection.closed) return undefined;
 
   const outcome = await openAndServeConfined(req, res, next, connection, requested.path, options, cache, admit);
   if (outcome !== undefined && options.watchLog !== undefined) {

@@ -5,6 +5,7 @@ import { createMediaTypeLookup, type MediaTypes } from '../http/mime.ts';
 import { DEFAULT_MAX_RANGES, RangeParser } from '../http/range.ts';
 import { DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from '../files/open-file-cache.ts';
 import { resolveRate, type ChooseRate, type RateOption } from './rate-limit.ts';
+import { DEFAULT_MAX_STREAMS_PER_SESSION, createTurns, type Turns } from './fairness.ts';
 import { SIGNATURE_PARAMS, resolveSigned, type SignedOptions, type UrlVerifier } from './signed-url.ts';
 import type { ErrorHook, IdentifyViewer, StreamRequest, WatchRecorder } from '../types.ts';
 
@@ -60,6 +61,11 @@ export type SendOptions = {
    * is cut, releasing its file; 0 waits forever. Default 60 s, like nginx's send_timeout.
    */
   readonly sendTimeoutMs?: number | undefined;
+  /**
+   * HTTP/2 streams of one session that may hold a file and a read buffer at once; the others
+   * wait, holding nothing (a pipelined HTTP/1.1 request always waits for its turn). Default 100.
+   */
+  readonly maxStreamsPerSession?: number | undefined;
   /**
    * Bandwidth shaping per response: `{ bytesPerSecond, burstBytes }` (nginx's limit_rate and
    * limit_rate_after), or a function of the request and file choosing one (undefined: unpaced).
@@ -123,6 +129,8 @@ export type ResolvedSendOptions = {
   readonly onError: ErrorHook | undefined;
   readonly sendTimeoutMs: number;
   readonly rate: ChooseRate | undefined;
+  /** Whose turn it is to hold a file, per connection (see `awaitTurn`). */
+  readonly turns: Turns;
 };
 
 /** `StreamHandlerOptions` after validation. */
@@ -180,6 +188,8 @@ export function resolveSendOptions(
     for (const [ext, type] of Object.entries(mediaTypes)) checkHeaderValue(`mediaTypes.${ext}`, type);
   }
   if (sendTimeoutMs !== undefined) checkInteger('sendTimeoutMs', sendTimeoutMs, 0);
+  const { maxStreamsPerSession = DEFAULT_MAX_STREAMS_PER_SESSION } = options;
+  checkInteger('maxStreamsPerSession', maxStreamsPerSession, 1);
   if (onError !== undefined && typeof onError !== 'function') {
     throw new TypeError(`options.onError must be a function, got ${typeof onError}`);
   }
@@ -193,6 +203,7 @@ export function resolveSendOptions(
     onError,
     sendTimeoutMs: sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
     rate: resolveRate(options.rate, 'options.rate'),
+    turns: createTurns(maxStreamsPerSession),
   });
 }
 

@@ -1,6 +1,7 @@
 import { resolveSendOptions, type ResolvedSendOptions, type SendOptions } from './options.ts';
 import { answer, openAndServe } from './respond.ts';
 import { watchConnection } from './connection.ts';
+import { awaitTurn } from './fairness.ts';
 import type { StreamOutcome, StreamRequest, StreamResponse } from '../types.ts';
 
 // Options objects are usually module constants: validate each one once, not per request.
@@ -35,6 +36,8 @@ export async function streamFile(
     resolvedCache.set(options, resolved);
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') return answer(req, res, 405, ['Allow', 'GET, HEAD']);
-  const served = await openAndServe(req, res, connection, { path: absolutePath, fileName: absolutePath }, resolved);
+  const served = (await awaitTurn(req, res, resolved.turns)) && !connection.closed
+    ? await openAndServe(req, res, connection, { path: absolutePath, fileName: absolutePath }, resolved)
+    : undefined;
   return served ?? { status: 0, bytesSent: 0, aborted: true, size: undefined, ranges: undefined };
 }
