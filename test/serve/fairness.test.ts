@@ -5,7 +5,9 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { createStreamHandler } from '../../src/serve/handler.ts';
 import { createFixtures, pattern } from '../helpers/fixtures.ts';
+import { openFdCount, serverPool, settle } from '../helpers/server.ts';
 
 const MiB = 1024 * 1024;
 const RANGE = 64 * 1024; // bytes per response
@@ -20,7 +22,12 @@ fixtures.sparse(
   REQUESTS * STRIDE,
   Array.from({ length: REQUESTS }, (_, i) => ({ offset: i * STRIDE, length: MARK })),
 );
-after(() => fixtures.remove());
+fixtures.file('root/clip.mp4', 100_000);
+const { serve, closeAll } = serverPool();
+after(async () => {
+  await closeAll();
+  fixtures.remove();
+});
 
 /** The bytes request `i` must get: its mark, then zeros. */
 function expected(i: number): Buffer {
@@ -57,7 +64,7 @@ async function startChild(protocol: 'http1' | 'h2c'): Promise<Child> {
  * Reads `count` pipelined HTTP/1.1 responses (Content-Length framed) off `socket`, checking each
  * is a 206, and resolves with their bodies.
  */
-function readResponses(socket: net.Socket, count: number, head: Buffer): Promise<Buffer[]> {
+function readResponses(socket: net.Socket, count: number, head: Buffer, status = 206): Promise<Buffer[]> {
   const bodies: Buffer[] = [];
   let pending = head;
   return new Promise((resolve, reject) => {
@@ -68,7 +75,7 @@ function readResponses(socket: net.Socket, count: number, head: Buffer): Promise
           const headEnd = pending.indexOf('\r\n\r\n');
           if (headEnd < 0) break;
           const text = pending.subarray(0, headEnd).toString('latin1');
-          assert.match(text, /^HTTP\/1\.1 206 /, `response ${bodies.length}: ${text.split('\r\n')[0]}`);
+          assert.ok(text.startsWith(`HTTP/1.1 ${status} `), `response ${bodies.length}: ${text.split('\r\n')[0]}`);
           const length = Number(/\r\ncontent-length: (\d+)/i.exec(text)?.[1]);
           if (pending.length < headEnd + 4 + length) break;
           bodies.push(Buffer.from(pending.subarray(headEnd + 4, headEnd + 4 + length)));
@@ -173,5 +180,52 @@ describe('fairness over HTTP/2: one session cannot pin the server', { timeout: 6
     session.close();
     for (let i = 0; i < STREAMS; i++) assert.ok(bodies[i]!.equals(expected(i)), `stream ${i} byte-exact`);
     assertBounded(baseline, held);
+  });
+});
+
+describe('fairness: a queued response and sendTimeoutMs', { timeout: 20_000 }, () => {
+  const SEND_TIMEOUT_MS = 200;
+  const get = (path: string): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+
+  it('a response queued longer than sendTimeoutMs behind a paced one is still served whole, and the connection stays usable', { timeout: 5000 }, async () => {
+    const server = await serve(
+      createStreamHandler({
+        root,
+        sendTimeoutMs: SEND_TIMEOUT_MS,
+        // ~0.5 s for the first response: longer than the timeout, though its client reads all along.
+        rate: (req) => (req.url?.includes('slow') === true ? { bytesPerSecond: 200_000, burstBytes: 0 } : undefined),
+      }),
+    );
+    const socket = net.connect(server.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(get('/?path=clip.mp4&slow') + get('/?path=clip.mp4'));
+    const [slow, queued] = await readResponses(socket, 2, Buffer.alloc(0), 200);
+    assert.ok(slow!.equals(pattern(0, 99_999)), 'the paced response');
+    assert.ok(queued!.equals(pattern(0, 99_999)), 'the queued response, byte-exact');
+    socket.write(get('/?path=clip.mp4'));
+    const [again] = await readResponses(socket, 1, Buffer.alloc(0), 200);
+    assert.ok(again!.equals(pattern(0, 99_999)), 'the same connection serves the next request');
+    socket.destroy();
+  });
+
+  it('a client that reads nothing: the response writing is cut after sendTimeoutMs, the queued ones end with its connection, and no descriptor stays', { timeout: 5000 }, async () => {
+    const server = await serve(createStreamHandler({ root, sendTimeoutMs: SEND_TIMEOUT_MS, openFileCache: false }));
+    fixtures.sparse('root/stall.bin', 64 * MiB, []);
+    const baseline = await openFdCount();
+    const socket = net.connect(server.port, '127.0.0.1');
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    socket.pause();
+    socket.write(Array.from({ length: 50 }, () => get('/?path=stall.bin')).join(''));
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const closed = once(socket, 'close');
+    await sleep(SEND_TIMEOUT_MS * 3);
+    socket.resume(); // a paused socket never reports the server's close
+    await closed; // the server ended it: nothing hangs open
+    const heads = Buffer.concat(received).toString('latin1').match(/HTTP\/1\.1 \d{3} /g) ?? [];
+    assert.deepEqual(heads, ['HTTP/1.1 200 '], 'the cut response only; nothing of the queued ones went out');
+    // The client's own descriptor is gone too, so the count is back to where it was.
+    assert.ok((await settle(openFdCount, baseline)) <= baseline, 'no descriptor left open');
   });
 });
