@@ -229,3 +229,39 @@ describe('fairness: a queued response and sendTimeoutMs', { timeout: 20_000 }, (
     assert.ok((await settle(openFdCount, baseline)) <= baseline, 'no descriptor left open');
   });
 });
+
+describe('fairness over HTTP/2: maxStreamsPerSession', { timeout: 10_000 }, () => {
+  it('a stream waits for a slot while maxStreamsPerSession are busy, and gets it when one is reset; other sessions are not held up', async () => {
+    fixtures.sparse('root/h2-big.bin', 64 * MiB, []);
+    const server = http2.createServer(createStreamHandler({ root, maxStreamsPerSession: 1 }));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const session = http2.connect(origin);
+    const other = http2.connect(origin);
+    const body = async (stream: http2.ClientHttp2Stream): Promise<Buffer> => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    };
+    try {
+      const big = session.request({ ':path': '/?path=h2-big.bin' });
+      big.pause(); // holds the session's only slot: flow control stops it after 64 KiB
+      await once(big, 'response');
+      let reset = false;
+      const waiting = session.request({ ':path': '/?path=clip.mp4' });
+      const answered = once(waiting, 'response').then(() => reset);
+      // Another session has its own slots.
+      assert.ok((await body(other.request({ ':path': '/?path=clip.mp4' }))).equals(pattern(0, 99_999)));
+      await sleep(100); // the waiting stream reached the server long ago; it must still be waiting
+      reset = true;
+      big.close(http2.constants.NGHTTP2_CANCEL);
+      assert.equal(await answered, true, 'answered only once the busy stream was reset');
+      assert.ok((await body(waiting)).equals(pattern(0, 99_999)));
+    } finally {
+      session.close();
+      other.close();
+      server.close();
+    }
+  });
+});
