@@ -11,7 +11,7 @@ import type { ResponseSink, StreamOutcome, StreamRequest } from '../types.ts';
 import { evaluatePreconditions, httpDate, isRangeAllowed, type Validators } from '../http/preconditions.ts';
 import type { ByteRange, RangeResult } from '../http/range.ts';
 import { NOSNIFF, reportError, sendStatus } from './responses.ts';
-import type { Connection } from './connection.ts';
+import type { Exchange } from './exchange.ts';
 import { outcome, sendBody } from './send-body.ts';
 
 const debug = debuglog('sage-stream');
@@ -35,12 +35,12 @@ export type OpenTarget = {
  * errors before the headers become 403/404 (or 500, reported to onError).
  */
 export async function openAndServe(
-  req: StreamRequest,
-  res: ResponseSink,
-  connection: Connection,
+  exchange: Exchange,
   target: OpenTarget,
   options: ResolvedSendOptions,
 ): Promise<StreamOutcome | undefined> {
+  const { req, connection } = exchange;
+  const res: ResponseSink = exchange.res;
   const notFound = target.notFound ?? (() => answer(req, res, 404));
   let handle: FileHandle | undefined;
   try {
@@ -48,7 +48,7 @@ export async function openAndServe(
     const stats = await handle.stat({ bigint: true });
     if (!stats.isFile()) return notFound(); // a directory, FIFO or device: nothing to stream
     if (connection.closed) return undefined; // the client left while we were opening
-    return await serveOpenFile(req, res, connection, { handle, stats }, target.fileName, options, target.admit);
+    return await serveOpenFile(exchange, { handle, stats }, target, options);
   } catch (err) {
     return answerFsError(req, res, err, options, notFound);
   } finally {
@@ -78,14 +78,13 @@ export function answerFsError(
  * leaves. Resolves, never rejects; the caller closes the file once it has.
  */
 export async function serveOpenFile(
-  req: StreamRequest,
-  res: ResponseSink,
-  connection: Connection,
+  exchange: Exchange,
   file: OpenFile,
-  fileName: string,
+  { fileName, admit }: Pick<OpenTarget, 'fileName' | 'admit'>,
   options: ResolvedSendOptions,
-  admit?: OpenTarget['admit'],
 ): Promise<StreamOutcome> {
+  const { req } = exchange;
+  const res: ResponseSink = exchange.res;
   const { handle, stats } = file;
   const size = Number(stats.size);
   const validators = validatorsFor(stats);
@@ -130,7 +129,7 @@ export async function serveOpenFile(
     case 'absent':
     case 'ignored':
       res.writeHead(200, ['Content-Type', contentType, 'Content-Length', String(size), ...fileHeaders]);
-      return sendBody(req, res, connection, { handle, fileName, status: 200, size, ranges: [{ start: 0, end: size - 1 }], framing: [] }, options);
+      return sendBody(exchange, { handle, fileName, status: 200, size, ranges: [{ start: 0, end: size - 1 }], framing: [] }, options);
     case 'unsatisfiable':
       return answer(req, res, 416, ['Content-Range', `bytes */${size}`, 'Accept-Ranges', 'bytes']);
     case 'partial': {
@@ -143,7 +142,7 @@ export async function serveOpenFile(
           'Content-Range', `bytes ${start}-${end}/${size}`,
           ...fileHeaders,
         ]);
-        return sendBody(req, res, connection, { handle, fileName, status: 206, size, ranges, framing: [] }, options);
+        return sendBody(exchange, { handle, fileName, status: 206, size, ranges, framing: [] }, options);
       }
       const multipart = layoutMultipart(ranges, size, contentType);
       res.writeHead(206, [
@@ -151,7 +150,7 @@ export async function serveOpenFile(
         'Content-Length', String(multipart.length),
         ...fileHeaders,
       ]);
-      return sendBody(req, res, connection, { handle, fileName, status: 206, size, ranges, framing: multipart.framing }, options);
+      return sendBody(exchange, { handle, fileName, status: 206, size, ranges, framing: multipart.framing }, options);
     }
     default:
       return assertNever(range);

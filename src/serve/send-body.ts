@@ -4,8 +4,9 @@ import { debuglog } from 'node:util';
 import { BufferPool } from '../files/buffer-pool.ts';
 import { readChunkInto } from '../files/file-iterator.ts';
 import type { ByteRange } from '../http/range.ts';
-import type { ResponseSink, StreamOutcome, StreamRequest } from '../types.ts';
+import type { ResponseSink, StreamOutcome } from '../types.ts';
 import type { Connection } from './connection.ts';
+import type { Exchange } from './exchange.ts';
 import type { ResolvedSendOptions } from './options.ts';
 import { Pacer } from './rate-limit.ts';
 import { ReadSizer, type PendingRead } from './read-sizer.ts';
@@ -42,13 +43,9 @@ export type BodyPlan = {
  * Streams the ranges (with their multipart framing, if any) after the headers were written.
  * Waits for 'drain' whenever the socket is backed up, so memory stays flat for any client speed.
  */
-export async function sendBody(
-  req: StreamRequest,
-  res: ResponseSink,
-  connection: Connection,
-  plan: BodyPlan,
-  options: ResolvedSendOptions,
-): Promise<StreamOutcome> {
+export async function sendBody(exchange: Exchange, plan: BodyPlan, options: ResolvedSendOptions): Promise<StreamOutcome> {
+  const { req, connection } = exchange;
+  const res: ResponseSink = exchange.res;
   const { handle, fileName, status, size, ranges, framing } = plan;
   const served = status === 206 ? ranges : undefined;
   if (req.method === 'HEAD') {
