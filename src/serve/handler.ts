@@ -6,7 +6,6 @@ import {
   type StreamHandlerOptions,
 } from './options.ts';
 import type { StreamOutcome, StreamRequest, StreamResponse } from '../types.ts';
-import { clientIp } from '../http/client-ip.ts';
 import { openConfined, type Unservable } from '../files/confine.ts';
 import { OpenFileCache, type FileLease } from '../files/open-file-cache.ts';
 import { requestedPath, type PathLocator } from '../files/request-path.ts';
@@ -18,10 +17,11 @@ import {
   serveOpenFile,
   type OpenTarget,
 } from './respond.ts';
-import { watchConnection, type Connection } from './connection.ts';
 import { debug } from './debug.ts';
 import { answerPreflight, attachCors } from './preflight.ts';
 import type { BlockCacheStats } from '../files/block-cache.ts';
+import { awaitTurn } from './fairness.ts';
+import { createExchange, type Exchange } from './exchange.ts';
 
 /** Express/Connect's `next`: called to pass a request on when there is nothing to serve. */
 export type NextFunction = (err?: unknown) => void;
@@ -67,10 +67,10 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   // Requests still running, so close() can let their watch-log entries land first.
   const inflight = new Set<Promise<unknown>>();
   const handler = (req: StreamRequest, res: StreamResponse, next?: NextFunction): void => {
-    const connection = watchConnection(res);
+    const exchange = createExchange(req, res, resolved);
     // The address is read now: after the response, a client that closed has none (pinned by a test).
-    const arrival = { startedAt: Date.now(), ip: resolved.watchLog === undefined ? '' : clientIp(req, resolved.trustProxy) };
-    const running = handle(req, res, next, connection, setup, arrival).catch((err: unknown) => {
+    if (resolved.watchLog !== undefined) exchange.ip();
+    const running = handle(exchange, next, setup).catch((err: unknown) => {
       // Only a bug of ours gets here; the process must survive it all the same.
       reportError(resolved, err, req);
       answer(req, res, 500);
@@ -96,13 +96,11 @@ type Setup = {
 
 /** Streams one request; resolves with what was sent (the watch log reads it). */
 async function handle(
-  req: StreamRequest,
-  res: StreamResponse,
+  exchange: Exchange,
   next: NextFunction | undefined,
-  connection: Connection,
   { options, locator, cache }: Setup,
-  arrival: { readonly startedAt: number; readonly ip: string },
 ): Promise<StreamOutcome | undefined> {
+  const { req, res, connection } = exchange;
   const requested = requestedPath(req.url ?? '/', locator, options.dotfiles);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     // A preflight for a file name of ours is ours to answer, also as middleware (the disk is not asked).
@@ -132,7 +130,7 @@ async function handle(
   if (options.signed !== undefined) {
     let signature: SignatureCheck;
     try {
-      signature = await checkSignedRequest(req, requested.path, options.signed, options);
+      signature = await checkSignedRequest(exchange, requested.path, options.signed);
     } catch (err) {
       reportError(options, err, req); // identify threw
       return answer(req, res, 500);
@@ -164,29 +162,29 @@ async function handle(
     if (verdict === true) continue;
     return refuse(req, res, verdict);
   }
-  if (connection.closed) return undefined;
+  // Nothing is opened or read before this response owns its connection (or HTTP/2 slot).
+  if (!(await awaitTurn(req, res, options.turns)) || connection.closed) return undefined;
 
-  const outcome = await openAndServeConfined(req, res, next, connection, requested.path, options, cache, admit);
+  const outcome = await openAndServeConfined(exchange, next, requested.path, options, cache, admit);
   if (outcome !== undefined && options.watchLog !== undefined) {
     const log = await options.watchLog;
     // Loaded on first use, like the log itself: without watchLog the core never imports watch-log/.
-    const { logWatchRequest } = await import('../watch-log/record-request.ts');
-    if (log !== undefined) await logWatchRequest(log, req, { path: requested.path, outcome, ...arrival }, options);
+    const { recordWatch } = await import('../watch-log/record-request.ts');
+    if (log !== undefined) await recordWatch(log, exchange, requested.path, outcome);
   }
   return outcome;
 }
 
 /** Opens the file confined to root (through the cache), serves it and releases it. */
 async function openAndServeConfined(
-  req: StreamRequest,
-  res: StreamResponse,
+  exchange: Exchange,
   next: NextFunction | undefined,
-  connection: Connection,
   path: string,
   options: ResolvedOptions,
   cache: OpenFileCache | undefined,
   admit: OpenTarget['admit'],
 ): Promise<StreamOutcome | undefined> {
+  const { req, res } = exchange;
   let lease: FileLease | Unservable;
   try {
     lease = await openConfined(path, options, cache);
@@ -199,8 +197,8 @@ async function openAndServeConfined(
     return answer(req, res, 403);
   }
   try {
-    if (connection.closed) return undefined; // the client left while the file was opened
-    return await serveOpenFile(req, res, connection, lease.file, path, options, admit);
+    if (exchange.connection.closed) return undefined; // the client left while the file was opened
+    return await serveOpenFile(exchange, lease.file, { fileName: path, admit }, options);
   } finally {
     await lease.release();
   }

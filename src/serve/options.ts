@@ -6,6 +6,7 @@ import { DEFAULT_MAX_RANGES, RangeParser } from '../http/range.ts';
 import { DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from '../files/open-file-cache.ts';
 import { BLOCK_SIZE, BlockCache, DEFAULT_BLOCK_CACHE_MAX_BYTES, type BlockCacheOptions } from '../files/block-cache.ts';
 import { resolveRate, type ChooseRate, type RateOption } from './rate-limit.ts';
+import { DEFAULT_MAX_STREAMS_PER_SESSION, createTurns, type Turns } from './fairness.ts';
 import { SIGNATURE_PARAMS, resolveSigned, type SignedOptions, type UrlVerifier } from './signed-url.ts';
 import type { ErrorHook, IdentifyViewer, StreamRequest, WatchRecorder } from '../types.ts';
 import { resolveCors, type CorsOption, type CorsPolicy } from './cors.ts';
@@ -63,6 +64,11 @@ export type SendOptions = {
    * is cut, releasing its file; 0 waits forever. Default 60 s, like nginx's send_timeout.
    */
   readonly sendTimeoutMs?: number | undefined;
+  /**
+   * HTTP/2 streams of one session that may hold a file and a read buffer at once; the others
+   * wait, holding nothing (a pipelined HTTP/1.1 request always waits for its turn). Default 100.
+   */
+  readonly maxStreamsPerSession?: number | undefined;
   /**
    * Bandwidth shaping per response: `{ bytesPerSecond, burstBytes }` (nginx's limit_rate and
    * limit_rate_after), or a function of the request and file choosing one (undefined: unpaced).
@@ -148,6 +154,8 @@ export type ResolvedSendOptions = {
   readonly compress: CompressedCache | undefined;
   /** Blocks of short bodies, shared by every request these options serve; undefined when off. */
   readonly blockCache: BlockCache | undefined;
+  /** Whose turn it is to hold a file, per connection (see `awaitTurn`). */
+  readonly turns: Turns;
 };
 
 /** `StreamHandlerOptions` after validation. */
@@ -205,6 +213,8 @@ export function resolveSendOptions(
     for (const [ext, type] of Object.entries(mediaTypes)) checkHeaderValue(`mediaTypes.${ext}`, type);
   }
   if (sendTimeoutMs !== undefined) checkInteger('sendTimeoutMs', sendTimeoutMs, 0);
+  const { maxStreamsPerSession = DEFAULT_MAX_STREAMS_PER_SESSION } = options;
+  checkInteger('maxStreamsPerSession', maxStreamsPerSession, 1);
   if (onError !== undefined && typeof onError !== 'function') {
     throw new TypeError(`options.onError must be a function, got ${typeof onError}`);
   }
@@ -222,6 +232,7 @@ export function resolveSendOptions(
     cors: resolveCors(options.cors, compress !== undefined),
     compress,
     blockCache: resolveBlockCache(options.blockCache),
+    turns: createTurns(maxStreamsPerSession),
   });
 }
 
