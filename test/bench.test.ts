@@ -25,9 +25,10 @@ const SIZE = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'sage-stream-bench-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+// Generous: the tiny preset runs beside every other test file (8 at a time), which can starve it.
 function runCli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [RUN, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
+    execFile(process.execPath, [RUN, ...args], { encoding: 'utf8', timeout: 240_000 }, (err, stdout, stderr) =>
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
     );
   });
