@@ -20,6 +20,8 @@ import {
   type OpenTarget,
 } from './respond.ts';
 import { watchConnection, type Connection } from './connection.ts';
+import { beaconRoute, createBeaconEndpoint, sendBeaconScript, type BeaconEndpoint } from './beacon.ts';
+import type { PlaybackRecorder } from '../types.ts';
 
 const debug = debuglog('sage-stream');
 
@@ -62,7 +64,9 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   };
   // Requests still running, so close() can let their watch-log entries land first.
   const inflight = new Set<Promise<unknown>>();
+  const beacon = resolved.beacon ? createBeaconEndpoint(resolved, setup.locator, playbackLog(resolved)) : undefined;
   const handler = (req: StreamRequest, res: StreamResponse, next?: NextFunction): void => {
+    if (beacon !== undefined && answerBeacon(req, res, beacon, resolved)) return;
     const connection = watchConnection(res);
     // The address is read now: after the response, a client that closed has none (pinned by a test).
     const arrival = { startedAt: Date.now(), ip: resolved.watchLog === undefined ? '' : clientIp(req, resolved.trustProxy) };
@@ -80,6 +84,28 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
     if (resolved.ownsWatchLog) (await resolved.watchLog)?.close();
   };
   return Object.assign(handler, { close });
+}
+
+/** The watch log as a taker of player reports; one that is only a WatchRecorder drops them. */
+async function playbackLog(options: ResolvedOptions): Promise<PlaybackRecorder | undefined> {
+  const log = await options.watchLog;
+  return log !== undefined && typeof (log as Partial<PlaybackRecorder>).recordPlayback === 'function' ? (log as PlaybackRecorder) : undefined;
+}
+
+/** Answers the beacon's own two URLs; false for every other request. */
+function answerBeacon(req: StreamRequest, res: StreamResponse, beacon: BeaconEndpoint, options: ResolvedOptions): boolean {
+  const url = req.url ?? '/';
+  const mark = url.indexOf('?');
+  const route = beaconRoute(mark === -1 ? url : url.slice(0, mark), options.mode === 'path' ? options.prefix : '');
+  if (route === undefined) return false;
+  if (route === 'script') sendBeaconScript(req, res);
+  else {
+    beacon(req, res).catch((err: unknown) => {
+      reportError(options, err, req);
+      answer(req, res, 500);
+    });
+  }
+  return true;
 }
 
 /** What a handler sets up once: its options, where the file name is, its open-file cache. */

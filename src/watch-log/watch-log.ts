@@ -1,6 +1,8 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { WatchEntry } from '../types.ts';
+import type { PlaybackReport, WatchEntry } from '../types.ts';
+import { folderOf, kindOf, mergeReport, type StoredPlayback } from './playback.ts';
+import { coverageCounts, parsePlayedRanges } from './played-ranges.ts';
 import { blockSizeFor, markCoverage } from './coverage.ts';
 import {
   buildPage,
@@ -41,7 +43,35 @@ type Statements = {
   readonly insertRequest: StatementSync;
   readonly pruneRequests: StatementSync;
   readonly pruneSessions: StatementSync;
+  readonly findStream: StatementSync;
+  readonly joinStream: StatementSync;
+  readonly adoptSession: StatementSync;
+  readonly findPlayback: StatementSync;
+  readonly updatePlayback: StatementSync;
+  readonly insertPlaybackSession: StatementSync;
 };
+
+/** How {@link WatchLog.position} names the viewer: a user id, or the ip and user agent of an anonymous one. */
+export type PositionQuery = {
+  readonly path: string;
+  readonly user?: string | undefined;
+  readonly viewer?: { readonly ip: string; readonly userAgent: string | null } | undefined;
+};
+
+/** How many sessions played each slice of a video's timeline: what {@link WatchLog.heat} returns. */
+export type HeatStrip = {
+  readonly path: string;
+  readonly durationSeconds: number | null;
+  /** Sessions with a beacon report that were counted. */
+  readonly sessions: number;
+  /** One count per slice of [0, durationSeconds), in order. */
+  readonly counts: readonly number[];
+};
+
+/** Sessions the heat strip reads at most per video (the latest). */
+const HEAT_SESSION_LIMIT = 5000;
+
+type Queued = WatchEntry | PlaybackReport;
 
 /**
  * Records streamed requests in SQLite (`node:sqlite`) and groups them into playback sessions.
@@ -70,7 +100,7 @@ export class WatchLog {
   readonly #statements: Statements;
   readonly #options: Resolved;
   readonly #queries = new Map<string, StatementSync>();
-  #queue: WatchEntry[] = [];
+  #queue: Queued[] = [];
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
   #dropped = 0;
@@ -83,14 +113,44 @@ export class WatchLog {
     this.#options = options;
     this.#statements = {
       findSession: db.prepare(
-        `SELECT id, block_size AS blockSize, coverage_map AS coverageMap, covered_bytes AS coveredBytes
-         FROM watch_session WHERE path = ? AND viewer = ? AND size = ? AND last_seen >= ? AND first_seen <= ?
+        `SELECT id, block_size AS blockSize, coverage_map AS coverageMap, covered_bytes AS coveredBytes, requests
+         FROM watch_session WHERE path = ? AND viewer = ? AND (size = ? OR requests = 0) AND last_seen >= ? AND first_seen <= ?
          ORDER BY last_seen DESC LIMIT 1`,
       ),
       insertSession: db.prepare(
         `INSERT INTO watch_session (path, viewer, user_id, is_authenticated, ip, user_agent, first_seen, last_seen,
-           requests, bytes_sent, size, block_size, coverage_map, covered_bytes)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`,
+           requests, bytes_sent, size, block_size, coverage_map, covered_bytes, kind, folder)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      // A manifest's session, for a segment, init file, caption or variant playlist below its folder
+      // (a video file only in the very same folder: an fMP4 HLS init segment is an .mp4).
+      findStream: db.prepare(
+        `SELECT id FROM watch_session WHERE viewer = ? AND kind = 'stream' AND last_seen >= ? AND first_seen <= ? AND path != ?
+           AND (CASE WHEN ? = 'video' THEN folder = ? ELSE substr(?, 1, length(folder)) = folder END)
+         ORDER BY last_seen DESC LIMIT 1`,
+      ),
+      joinStream: db.prepare(
+        `UPDATE watch_session SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?),
+           requests = requests + 1, bytes_sent = bytes_sent + ? WHERE id = ?`,
+      ),
+      // The first request of a session a beacon report started.
+      adoptSession: db.prepare(
+        `UPDATE watch_session SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?), requests = 1,
+           bytes_sent = ?, size = ?, block_size = ?, coverage_map = ?, covered_bytes = ? WHERE id = ?`,
+      ),
+      findPlayback: db.prepare(
+        `SELECT id, played_ranges AS playedRanges, rebuffer_seconds AS rebufferSeconds, events
+         FROM watch_session WHERE path = ? AND viewer = ? AND last_seen >= ? ORDER BY last_seen DESC LIMIT 1`,
+      ),
+      updatePlayback: db.prepare(
+        `UPDATE watch_session SET played_ranges = ?, watched_seconds = ?, duration_seconds = ?, position_seconds = ?,
+           rebuffer_seconds = ?, events = ?, reports = reports + 1, last_seen = max(last_seen, ?) WHERE id = ?`,
+      ),
+      insertPlaybackSession: db.prepare(
+        `INSERT INTO watch_session (path, viewer, user_id, is_authenticated, ip, user_agent, first_seen, last_seen,
+           requests, bytes_sent, size, block_size, coverage_map, covered_bytes, kind, folder,
+           played_ranges, watched_seconds, duration_seconds, position_seconds, rebuffer_seconds, events, reports)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, x'', 0, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
       ),
       updateSession: db.prepare(
         `UPDATE watch_session SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?),
@@ -171,6 +231,65 @@ export class WatchLog {
   }
 
   /**
+   * Queues one validated player report (the stream handler's `beacon` endpoint calls it), with the
+   * same bounds as record(). It joins the viewer's latest session of that path within
+   * sessionIdleMs (or starts one, which the stream requests then join) and keeps it alive.
+   */
+  recordPlayback(report: PlaybackReport): void {
+    this.record(report as unknown as WatchEntry);
+  }
+
+  /**
+   * The last reported playback position of `path`, in seconds, for a user (authenticated) or an
+   * anonymous viewer (ip and user agent, as the stream requests had them): "continue watching".
+   * Undefined when nothing was reported. Writes queued entries first, so a report just taken
+   * counts. Throws after close().
+   *
+   * @example
+   * const at = log.position({ user: 'u42', path: 'movies/a.mp4' }); // 1234.5
+   */
+  position(query: PositionQuery): number | undefined {
+    this.#assertOpen();
+    this.#write();
+    const { path, user, viewer } = query;
+    let rows: Row[];
+    if (typeof user === 'string') {
+      rows = this.#query(
+        `SELECT position_seconds AS position FROM watch_session WHERE path = ? AND user_id = ? AND is_authenticated = 1
+           AND position_seconds IS NOT NULL ORDER BY last_seen DESC LIMIT 1`,
+        [path, user],
+      );
+    } else if (viewer !== undefined) {
+      const key = normalizeEntry({ path, userId: null, isAuthenticated: false, ip: viewer.ip, userAgent: viewer.userAgent } as WatchEntry, 0).viewer;
+      rows = this.#query(
+        `SELECT position_seconds AS position FROM watch_session WHERE path = ? AND viewer = ?
+           AND position_seconds IS NOT NULL ORDER BY last_seen DESC LIMIT 1`,
+        [path, key],
+      );
+    } else {
+      throw new TypeError('query.user or query.viewer must be given');
+    }
+    const position = rows[0]?.['position'];
+    return typeof position === 'number' ? position : undefined;
+  }
+
+  /**
+   * How many sessions (with a beacon report, the latest 5000) played each of `buckets` slices of
+   * `path`'s timeline: where viewers drop off, what they rewatch. Throws after close().
+   */
+  heat(path: string, buckets = 100): HeatStrip {
+    const rows = this.#query(
+      `SELECT played_ranges AS playedRanges, duration_seconds AS durationSeconds FROM watch_session
+       WHERE path = ? AND reports > 0 ORDER BY last_seen DESC LIMIT ${HEAT_SESSION_LIMIT}`,
+      [path],
+    );
+    let duration = 0;
+    for (const row of rows) duration = Math.max(duration, Number(row['durationSeconds'] ?? 0));
+    const sessions = rows.map((row) => parsePlayedRanges(row['playedRanges']));
+    return { path, durationSeconds: duration > 0 ? duration : null, sessions: rows.length, counts: coverageCounts(sessions, duration, buckets) };
+  }
+
+  /**
    * Writes every queued entry now, in one transaction, synchronously.
    *
    * Never throws: a failure (SQLITE_BUSY after a short wait, a read-only or full disk) goes to
@@ -229,7 +348,7 @@ export class WatchLog {
    * {@link SESSION_SORTS}, and the number of all matching sessions. Throws after close().
    */
   sessions(query: WatchQuery = {}): WatchPage<SessionRow> {
-    const where = buildWhere(query, 'first_seen');
+    const where = listedOnly(buildWhere(query, 'first_seen'));
     const page = buildPage(query, SESSION_SORTS, 'first_seen', 'id');
     const rows = this.#query(`SELECT ${SESSION_COLUMNS} FROM watch_session${where.sql}${page.sql}`, [
       ...where.params,
@@ -244,7 +363,7 @@ export class WatchLog {
    * {@link VIDEO_SORTS}. Throws after close().
    */
   videos(query: WatchQuery = {}): VideoTotalRow[] {
-    const where = buildWhere(query, 'first_seen');
+    const where = listedOnly(buildWhere(query, 'first_seen'));
     const page = buildPage(query, VIDEO_SORTS, 'lastSeen', 'path');
     return this.#query(`SELECT ${VIDEO_COLUMNS} FROM watch_session${where.sql} GROUP BY path${page.sql}`, [
       ...where.params,
@@ -304,7 +423,10 @@ export class WatchLog {
     try {
       this.#db.exec('BEGIN IMMEDIATE');
       try {
-        for (const entry of this.#queue) this.#insert(entry, now);
+        for (const entry of this.#queue) {
+          if ('receivedAt' in entry) this.#insertPlayback(entry, now);
+          else this.#insert(entry, now);
+        }
         this.#db.exec('COMMIT');
       } catch (err) {
         this.#rollback();
@@ -325,27 +447,64 @@ export class WatchLog {
     const s = this.#statements;
     const idle = this.#options.sessionIdleMs;
     const end = e.startedAt + e.durationMs;
-    const found = s.findSession.get(e.path, e.viewer, e.size, e.startedAt - idle, e.startedAt + idle) as Row | undefined;
+    const kind = kindOf(e.path);
+    const folder = folderOf(e.path);
+    const stream = s.findStream.get(
+      e.viewer, e.startedAt - idle, e.startedAt + idle, e.path, kind, folder, e.path,
+    ) as Row | undefined;
     let sessionId: number;
-    if (found === undefined) {
-      const blockSize = blockSizeFor(e.size);
-      const bitmap = new Uint8Array(Math.ceil(Math.ceil(e.size / blockSize) / 8));
-      const covered = markCoverage(bitmap, blockSize, e.size, e.ranges, e.bytesSent);
-      const result = s.insertSession.run(
-        e.path, e.viewer, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.startedAt, end,
-        e.bytesSent, e.size, blockSize, bitmap, covered,
-      );
-      sessionId = Number(result.lastInsertRowid);
+    if (stream !== undefined) {
+      sessionId = Number(stream['id']);
+      s.joinStream.run(e.startedAt, end, e.bytesSent, sessionId);
     } else {
-      sessionId = Number(found['id']);
-      const bitmap = found['coverageMap'] as Uint8Array;
-      const covered =
-        Number(found['coveredBytes']) + markCoverage(bitmap, Number(found['blockSize']), e.size, e.ranges, e.bytesSent);
-      s.updateSession.run(e.startedAt, end, e.bytesSent, bitmap, covered, sessionId);
+      const found = s.findSession.get(e.path, e.viewer, e.size, e.startedAt - idle, e.startedAt + idle) as Row | undefined;
+      if (found === undefined || Number(found['requests']) === 0) {
+        const blockSize = blockSizeFor(e.size);
+        const bitmap = new Uint8Array(Math.ceil(Math.ceil(e.size / blockSize) / 8));
+        const covered = markCoverage(bitmap, blockSize, e.size, e.ranges, e.bytesSent);
+        if (found === undefined) {
+          const result = s.insertSession.run(
+            e.path, e.viewer, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.startedAt, end,
+            e.bytesSent, e.size, blockSize, bitmap, covered, kind, folder,
+          );
+          sessionId = Number(result.lastInsertRowid);
+        } else {
+          sessionId = Number(found['id']);
+          s.adoptSession.run(e.startedAt, end, e.bytesSent, e.size, blockSize, bitmap, covered, sessionId);
+        }
+      } else {
+        sessionId = Number(found['id']);
+        const bitmap = found['coverageMap'] as Uint8Array;
+        const covered =
+          Number(found['coveredBytes']) + markCoverage(bitmap, Number(found['blockSize']), e.size, e.ranges, e.bytesSent);
+        s.updateSession.run(e.startedAt, end, e.bytesSent, bitmap, covered, sessionId);
+      }
     }
     s.insertRequest.run(
       sessionId, e.path, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.status, e.range,
       e.bytesSent, e.aborted, e.size, e.startedAt, e.durationMs,
+    );
+  }
+
+  #insertPlayback(report: PlaybackReport, now: number): void {
+    const at = Number.isFinite(report.receivedAt) ? Math.trunc(report.receivedAt) : now;
+    // The same viewer key, user id and truncation as the stream requests get.
+    const e = normalizeEntry({ ...report, status: 0, range: null, ranges: [], bytesSent: 0, aborted: false, size: 0, startedAt: at, durationMs: 0 }, now);
+    const s = this.#statements;
+    const found = s.findPlayback.get(e.path, e.viewer, at - this.#options.sessionIdleMs) as
+      | (Row & StoredPlayback)
+      | undefined;
+    const merged = mergeReport(found, report);
+    if (found !== undefined) {
+      s.updatePlayback.run(
+        merged.playedRanges, merged.watchedSeconds, merged.durationSeconds, merged.position,
+        merged.rebufferSeconds, merged.events, at, Number(found['id']),
+      );
+      return;
+    }
+    s.insertPlaybackSession.run(
+      e.path, e.viewer, e.userId, e.isAuthenticated, e.ip, e.userAgent, at, at, kindOf(e.path), folderOf(e.path),
+      merged.playedRanges, merged.watchedSeconds, merged.durationSeconds, merged.position, merged.rebufferSeconds, merged.events,
     );
   }
 
@@ -394,6 +553,11 @@ export class WatchLog {
  */
 export function createWatchLog(path: string, options?: WatchLogOptions): Promise<WatchLog> {
   return WatchLog.open(path, options);
+}
+
+// Sessions of segments, init files, captions and images stay stored but are not listed.
+function listedOnly(where: Where): Where {
+  return { sql: where.sql === '' ? " WHERE kind != 'asset'" : `${where.sql} AND kind != 'asset'`, params: where.params };
 }
 
 // SQLITE_BUSY (5) or SQLITE_LOCKED (6), including extended codes such as SQLITE_BUSY_RECOVERY.
