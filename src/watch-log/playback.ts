@@ -1,7 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { PlaybackReport } from '../types.ts';
 import { mergePlayedRanges, parsePlayedRanges, playedSeconds, type PlayedRange } from './played-ranges.ts';
-import type { Row } from './query.ts';
 
 /**
  * What a session is: a file a player plays (`video`), an HLS/DASH manifest whose segments join
@@ -45,7 +44,7 @@ export function migratePlayback(db: DatabaseSync): void {
     CREATE INDEX watch_session_stream ON watch_session (viewer, kind, last_seen);
   `);
   const update = db.prepare('UPDATE watch_session SET kind = ?, folder = ? WHERE id = ?');
-  for (const row of db.prepare('SELECT id, path FROM watch_session').all() as Row[]) {
+  for (const row of db.prepare('SELECT id, path FROM watch_session').all() as Record<string, unknown>[]) {
     const path = String(row['path']);
     update.run(kindOf(path), folderOf(path), Number(row['id']));
   }
