@@ -73,6 +73,9 @@ const HEAT_SESSION_LIMIT = 5000;
 
 type Queued = WatchEntry | PlaybackReport;
 
+// init.mp4, video_init.mp4, init-0.mp4: the names ffmpeg, Shaka Packager and Bento4 give init segments.
+const INIT_SEGMENT = /(^|\/)[^/]*init[^/]*\.mp4$/i;
+
 /**
  * Records streamed requests in SQLite (`node:sqlite`) and groups them into playback sessions.
  *
@@ -122,8 +125,9 @@ export class WatchLog {
            requests, bytes_sent, size, block_size, coverage_map, covered_bytes, kind, folder)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      // A manifest's session, for a segment, init file, caption or variant playlist below its folder
-      // (a video file only in the very same folder: an fMP4 HLS init segment is an .mp4).
+      // A manifest's session, for a segment, init file, caption or variant playlist below its folder.
+      // A video file joins only from the very same folder, or when named like an init segment
+      // (fMP4 HLS inits are .mp4): a film in a subfolder of a playlist's folder is its own video.
       findStream: db.prepare(
         `SELECT id FROM watch_session WHERE viewer = ? AND kind = 'stream' AND last_seen >= ? AND first_seen <= ? AND path != ?
            AND (CASE WHEN ? = 'video' THEN folder = ? ELSE substr(?, 1, length(folder)) = folder END)
@@ -278,6 +282,8 @@ export class WatchLog {
    * `path`'s timeline: where viewers drop off, what they rewatch. Throws after close().
    */
   heat(path: string, buckets = 100): HeatStrip {
+    this.#assertOpen();
+    this.#write();
     const rows = this.#query(
       `SELECT played_ranges AS playedRanges, duration_seconds AS durationSeconds FROM watch_session
        WHERE path = ? AND reports > 0 ORDER BY last_seen DESC LIMIT ${HEAT_SESSION_LIMIT}`,
@@ -449,8 +455,9 @@ export class WatchLog {
     const end = e.startedAt + e.durationMs;
     const kind = kindOf(e.path);
     const folder = folderOf(e.path);
+    const joinsAs = kind === 'video' && INIT_SEGMENT.test(e.path) ? 'asset' : kind;
     const stream = s.findStream.get(
-      e.viewer, e.startedAt - idle, e.startedAt + idle, e.path, kind, folder, e.path,
+      e.viewer, e.startedAt - idle, e.startedAt + idle, e.path, joinsAs, folder, e.path,
     ) as Row | undefined;
     let sessionId: number;
     if (stream !== undefined) {
