@@ -1,8 +1,17 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PlaybackReport, WatchEntry } from '../types.ts';
-import { folderOf, kindOf, mergeReport, type StoredPlayback } from './playback.ts';
-import { coverageCounts, parsePlayedRanges } from './played-ranges.ts';
+import { folderOf, kindOf } from './playback.ts';
+import {
+  HEAT_SQL,
+  heatFrom,
+  insertPlayback,
+  positionSql,
+  preparePlaybackStatements,
+  type HeatStrip,
+  type PlaybackStatements,
+  type PositionQuery,
+} from './playback-statements.ts';
 import { blockSizeFor, markCoverage } from './coverage.ts';
 import {
   buildPage,
@@ -25,7 +34,7 @@ import {
 import { resolveWatchLogOptions, type Resolved, type WatchLogOptions } from './log-options.ts';
 import { migrate, normalizeEntry, REQUEST_COLUMNS, SESSION_COLUMNS, VIDEO_COLUMNS } from './schema.ts';
 
-export type { WatchEntry, WatchLogOptions };
+export type { WatchEntry, WatchLogOptions, HeatStrip, PositionQuery };
 
 // Opening migrates the schema once, so it may wait for other writers as long as a caller would.
 const OPEN_BUSY_TIMEOUT_MS = 5000;
@@ -43,33 +52,7 @@ type Statements = {
   readonly insertRequest: StatementSync;
   readonly pruneRequests: StatementSync;
   readonly pruneSessions: StatementSync;
-  readonly findStream: StatementSync;
-  readonly joinStream: StatementSync;
-  readonly adoptSession: StatementSync;
-  readonly findPlayback: StatementSync;
-  readonly updatePlayback: StatementSync;
-  readonly insertPlaybackSession: StatementSync;
-};
-
-/** How {@link WatchLog.position} names the viewer: a user id, or the ip and user agent of an anonymous one. */
-export type PositionQuery = {
-  readonly path: string;
-  readonly user?: string | undefined;
-  readonly viewer?: { readonly ip: string; readonly userAgent: string | null } | undefined;
-};
-
-/** How many sessions played each slice of a video's timeline: what {@link WatchLog.heat} returns. */
-export type HeatStrip = {
-  readonly path: string;
-  readonly durationSeconds: number | null;
-  /** Sessions with a beacon report that were counted. */
-  readonly sessions: number;
-  /** One count per slice of [0, durationSeconds), in order. */
-  readonly counts: readonly number[];
-};
-
-/** Sessions the heat strip reads at most per video (the latest). */
-const HEAT_SESSION_LIMIT = 5000;
+} & PlaybackStatements;
 
 type Queued = WatchEntry | PlaybackReport;
 
@@ -125,37 +108,6 @@ export class WatchLog {
            requests, bytes_sent, size, block_size, coverage_map, covered_bytes, kind, folder)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      // A manifest's session, for a segment, init file, caption or variant playlist below its folder.
-      // A video file joins only from the very same folder, or when named like an init segment
-      // (fMP4 HLS inits are .mp4): a film in a subfolder of a playlist's folder is its own video.
-      findStream: db.prepare(
-        `SELECT id FROM watch_session WHERE viewer = ? AND kind = 'stream' AND last_seen >= ? AND first_seen <= ? AND path != ?
-           AND (CASE WHEN ? = 'video' THEN folder = ? ELSE substr(?, 1, length(folder)) = folder END)
-         ORDER BY last_seen DESC LIMIT 1`,
-      ),
-      joinStream: db.prepare(
-        `UPDATE watch_session SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?),
-           requests = requests + 1, bytes_sent = bytes_sent + ? WHERE id = ?`,
-      ),
-      // The first request of a session a beacon report started.
-      adoptSession: db.prepare(
-        `UPDATE watch_session SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?), requests = 1,
-           bytes_sent = ?, size = ?, block_size = ?, coverage_map = ?, covered_bytes = ? WHERE id = ?`,
-      ),
-      findPlayback: db.prepare(
-        `SELECT id, played_ranges AS playedRanges, rebuffer_seconds AS rebufferSeconds, events
-         FROM watch_session WHERE path = ? AND viewer = ? AND last_seen >= ? ORDER BY last_seen DESC LIMIT 1`,
-      ),
-      updatePlayback: db.prepare(
-        `UPDATE watch_session SET played_ranges = ?, watched_seconds = ?, duration_seconds = ?, position_seconds = ?,
-           rebuffer_seconds = ?, events = ?, reports = reports + 1, last_seen = max(last_seen, ?) WHERE id = ?`,
-      ),
-      insertPlaybackSession: db.prepare(
-        `INSERT INTO watch_session (path, viewer, user_id, is_authenticated, ip, user_agent, first_seen, last_seen,
-           requests, bytes_sent, size, block_size, coverage_map, covered_bytes, kind, folder,
-           played_ranges, watched_seconds, duration_seconds, position_seconds, rebuffer_seconds, events, reports)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, x'', 0, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-      ),
       updateSession: db.prepare(
         `UPDATE watch_session SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?),
            requests = requests + 1, bytes_sent = bytes_sent + ?, coverage_map = ?, covered_bytes = ?
@@ -168,6 +120,7 @@ export class WatchLog {
       ),
       pruneRequests: db.prepare('DELETE FROM watch_request WHERE started_at < ?'),
       pruneSessions: db.prepare('DELETE FROM watch_session WHERE last_seen < ?'),
+      ...preparePlaybackStatements(db),
     };
   }
 
@@ -255,24 +208,8 @@ export class WatchLog {
   position(query: PositionQuery): number | undefined {
     this.#assertOpen();
     this.#write();
-    const { path, user, viewer } = query;
-    let rows: Row[];
-    if (typeof user === 'string') {
-      rows = this.#query(
-        `SELECT position_seconds AS position FROM watch_session WHERE path = ? AND user_id = ? AND is_authenticated = 1
-           AND position_seconds IS NOT NULL ORDER BY last_seen DESC LIMIT 1`,
-        [path, user],
-      );
-    } else if (viewer !== undefined) {
-      const key = normalizeEntry({ path, userId: null, isAuthenticated: false, ip: viewer.ip, userAgent: viewer.userAgent } as WatchEntry, 0).viewer;
-      rows = this.#query(
-        `SELECT position_seconds AS position FROM watch_session WHERE path = ? AND viewer = ?
-           AND position_seconds IS NOT NULL ORDER BY last_seen DESC LIMIT 1`,
-        [path, key],
-      );
-    } else {
-      throw new TypeError('query.user or query.viewer must be given');
-    }
+    const { sql, params } = positionSql(query);
+    const rows = this.#query(sql, params);
     const position = rows[0]?.['position'];
     return typeof position === 'number' ? position : undefined;
   }
@@ -284,15 +221,7 @@ export class WatchLog {
   heat(path: string, buckets = 100): HeatStrip {
     this.#assertOpen();
     this.#write();
-    const rows = this.#query(
-      `SELECT played_ranges AS playedRanges, duration_seconds AS durationSeconds FROM watch_session
-       WHERE path = ? AND reports > 0 ORDER BY last_seen DESC LIMIT ${HEAT_SESSION_LIMIT}`,
-      [path],
-    );
-    let duration = 0;
-    for (const row of rows) duration = Math.max(duration, Number(row['durationSeconds'] ?? 0));
-    const sessions = rows.map((row) => parsePlayedRanges(row['playedRanges']));
-    return { path, durationSeconds: duration > 0 ? duration : null, sessions: rows.length, counts: coverageCounts(sessions, duration, buckets) };
+    return heatFrom(path, this.#query(HEAT_SQL, [path]), buckets);
   }
 
   /**
@@ -430,7 +359,7 @@ export class WatchLog {
       this.#db.exec('BEGIN IMMEDIATE');
       try {
         for (const entry of this.#queue) {
-          if ('receivedAt' in entry) this.#insertPlayback(entry, now);
+          if ('receivedAt' in entry) insertPlayback(this.#statements, entry, this.#options.sessionIdleMs, now);
           else this.#insert(entry, now);
         }
         this.#db.exec('COMMIT');
@@ -490,28 +419,6 @@ export class WatchLog {
     s.insertRequest.run(
       sessionId, e.path, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.status, e.range,
       e.bytesSent, e.aborted, e.size, e.startedAt, e.durationMs,
-    );
-  }
-
-  #insertPlayback(report: PlaybackReport, now: number): void {
-    const at = Number.isFinite(report.receivedAt) ? Math.trunc(report.receivedAt) : now;
-    // The same viewer key, user id and truncation as the stream requests get.
-    const e = normalizeEntry({ ...report, status: 0, range: null, ranges: [], bytesSent: 0, aborted: false, size: 0, startedAt: at, durationMs: 0 }, now);
-    const s = this.#statements;
-    const found = s.findPlayback.get(e.path, e.viewer, at - this.#options.sessionIdleMs) as
-      | (Row & StoredPlayback)
-      | undefined;
-    const merged = mergeReport(found, report);
-    if (found !== undefined) {
-      s.updatePlayback.run(
-        merged.playedRanges, merged.watchedSeconds, merged.durationSeconds, merged.position,
-        merged.rebufferSeconds, merged.events, at, Number(found['id']),
-      );
-      return;
-    }
-    s.insertPlaybackSession.run(
-      e.path, e.viewer, e.userId, e.isAuthenticated, e.ip, e.userAgent, at, at, kindOf(e.path), folderOf(e.path),
-      merged.playedRanges, merged.watchedSeconds, merged.durationSeconds, merged.position, merged.rebufferSeconds, merged.events,
     );
   }
 
