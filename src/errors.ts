@@ -3,7 +3,8 @@ export type StreamErrorCode =
   | 'ERR_FORBIDDEN'
   | 'ERR_NOT_FOUND'
   | 'ERR_FILE_TRUNCATED'
-  | 'ERR_READ_FAILED';
+  | 'ERR_READ_FAILED'
+  | 'ERR_WATCH_LOG_DROPPED';
 
 /** The HTTP statuses a StreamError can carry. */
 export type StreamErrorStatus = 403 | 404 | 500;

@@ -1,5 +1,17 @@
 export { createStreamHandler, type NextFunction, type StreamHandler } from './serve/handler.ts';
 export { streamFile } from './serve/stream-file.ts';
+export {
+  createFetchHandler,
+  createFetchMiddleware,
+  streamFileResponse,
+  type FetchHandler,
+  type FetchHandlerOptions,
+  type FetchMiddleware,
+  type FetchPermissionCheck,
+  type FetchSendOptions,
+} from './serve/fetch-handler.ts';
+export type { FetchContext } from './serve/fetch-request.ts';
+export { sageStreamFastify, type FastifyStreamOptions, type FastifyInstanceLike, type FastifyReplyLike } from './serve/fastify.ts';
 export { RangeParser, DEFAULT_MAX_RANGES, type RangeResult, type RangeParserOptions } from './http/range.ts';
 export { fileIterator, DEFAULT_CHUNK_SIZE, type FileIteratorOptions } from './files/file-iterator.ts';
 export { StreamError, statusForFsError, type StreamErrorCode, type StreamErrorStatus } from './errors.ts';

@@ -16,6 +16,7 @@ export type StreamResponse = ServerResponse | Http2ServerResponse;
 export type ResponseSink = {
   readonly headersSent: boolean;
   writeHead(statusCode: number, headers: string[]): unknown;
+  removeHeader(name: string): void;
   write(chunk: Uint8Array, callback?: (err?: Error | null) => void): boolean;
   end(): unknown;
   end(chunk: string): unknown;

@@ -1,10 +1,12 @@
-import { readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { RateLimit } from '../serve/rate-limit.ts';
 import { MIN_SECRET_BYTES, signUrl, type SignUrlOptions } from '../serve/signed-url.ts';
+import { MIN_ADMIN_TOKEN_LENGTH } from './admin-token.ts';
+import { checkSecret, readSecret } from './secret-file.ts';
 
 
 /** The folder served when none is given: the sample video shipped with the package (../sample from src/ or dist/). */
@@ -14,6 +16,10 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PREFIX = '/videos';
 /** The watch log's file, relative to the working directory, unless `--log FILE` or `--no-log`. */
 export const DEFAULT_LOG_FILE = 'watch.db';
+/** The CLI's watch-log retention: rows older than this are pruned (`--log-max-age-days`, 0 keeps all). */
+export const DEFAULT_LOG_MAX_AGE_DAYS = 90;
+/** … and at most this many newest rows per table are kept (`--log-max-rows`, 0 for no limit). */
+export const DEFAULT_LOG_MAX_ROWS = 1_000_000;
 /** The query-mode stream endpoint: `/api/stream?path=<file>`, like django-sage-streaming's `/api/stream/?path=`. */
 export const STREAM_PATH = '/api/stream';
 /** Where the watch-log viewer will be mounted. */
@@ -50,6 +56,10 @@ export type ServeOptions = {
   readonly maxChunkSize?: number | undefined;
   /** The watch log's SQLite file, or `false` for none. Default `false` here; the CLI defaults to `watch.db`. */
   readonly log?: string | false | undefined;
+  /** Prune watch-log rows older than this many days; 0 keeps them. Default 90. */
+  readonly logMaxAgeDays?: number | undefined;
+  /** Keep at most this many newest watch-log rows per table; 0 for no limit. Default 1,000,000. */
+  readonly logMaxRows?: number | undefined;
   /** The token the admin log viewer will require. */
   readonly adminToken?: string | undefined;
   /**
@@ -69,6 +79,8 @@ export type ServeConfig = {
   readonly prefix: string;
   readonly maxChunkSize: number | undefined;
   readonly log: string | false;
+  readonly logMaxAgeDays: number;
+  readonly logMaxRows: number;
   readonly adminToken: string | undefined;
   readonly signingSecrets: readonly (string | Buffer)[];
   readonly rate: RateLimit | undefined;
@@ -78,7 +90,7 @@ export type ServeConfig = {
 /** What the command line asked for. Bad input is a value, not an exception: main prints it and exits 2. */
 export type CliCommand =
   | { readonly kind: 'help' }
-  | { readonly kind: 'serve'; readonly config: ServeConfig; readonly workers: number | undefined }
+  | { readonly kind: 'serve'; readonly config: ServeConfig; readonly workers: number | undefined; readonly showToken: boolean }
   | { readonly kind: 'sign'; readonly path: string; readonly options: SignUrlOptions }
   | { readonly kind: 'error'; readonly message: string };
 
@@ -99,7 +111,12 @@ Options:
   --burst <size>         with --rate: send this much at full speed first (limit_rate_after)
   --log <file>           record plays in this SQLite file (default ${DEFAULT_LOG_FILE})
   --no-log               record nothing
-  --admin-token <token>  token the admin log viewer asks for (or set ${ADMIN_TOKEN_ENV})
+  --log-max-age-days <n> prune log rows older than n days; 0 keeps them (default ${DEFAULT_LOG_MAX_AGE_DAYS})
+  --log-max-rows <n>     keep at most n newest rows per log table; 0: no limit (default ${DEFAULT_LOG_MAX_ROWS})
+  --admin-token <token>  token the admin log viewer asks for, at least ${MIN_ADMIN_TOKEN_LENGTH} characters
+                         (or set ${ADMIN_TOKEN_ENV}); without one a random token is
+                         written to <log>.admin-token (mode 0600)
+  --show-token           print the admin URL with the token in it
   --workers <n>          run n worker processes sharing the port (node:cluster)
   --signing-secret-file <file>
                          serve signed links only, verified with the secret in this file
@@ -224,10 +241,20 @@ export function parseCli(
   if (values.log === '') return fail('--log must name a file');
   const log = values['no-log'] === true ? false : resolve(cwd, values.log ?? DEFAULT_LOG_FILE);
   if (log !== false && !isDirectory(dirname(log))) return fail(`--log: folder not found: ${dirname(log)}`);
+  const logMaxAgeDays = values['log-max-age-days'] ?? String(DEFAULT_LOG_MAX_AGE_DAYS);
+  if (!DIGITS.test(logMaxAgeDays)) return fail(`--log-max-age-days must be a whole number of days (0 keeps all), got '${logMaxAgeDays}'`);
+  const logMaxRows = values['log-max-rows'] ?? String(DEFAULT_LOG_MAX_ROWS);
+  if (!DIGITS.test(logMaxRows) || !Number.isSafeInteger(Number(logMaxRows))) {
+    return fail(`--log-max-rows must be a whole number (0 for no limit), got '${logMaxRows}'`);
+  }
+  const retention = { logMaxAgeDays: Number(logMaxAgeDays), logMaxRows: Number(logMaxRows) };
 
   const adminToken = values['admin-token'] ?? (env[ADMIN_TOKEN_ENV] || undefined);
   if (adminToken !== undefined && !TOKEN.test(adminToken)) {
     return fail('--admin-token must be printable ASCII without spaces');
+  }
+  if (adminToken !== undefined && adminToken.length < MIN_ADMIN_TOKEN_LENGTH) {
+    return fail(`--admin-token must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters, got ${adminToken.length}`);
   }
 
   let workers: number | undefined;
@@ -257,8 +284,14 @@ export function parseCli(
     const code = (err as NodeJS.ErrnoException).code;
     return fail(code === 'ENOENT' || code === 'ENOTDIR' ? `folder not found: ${dir}` : `cannot read folder ${dir} (${code})`);
   }
+  try {
+    accessSync(dir, constants.R_OK | constants.X_OK); // stat alone passes a folder we cannot list or enter
+  } catch (err) {
+    return fail(`cannot read folder ${dir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
 
-  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, adminToken, signingSecrets, rate }, workers };
+  const showToken = values['show-token'] === true;
+  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, ...retention, adminToken, signingSecrets, rate }, workers, showToken };
 }
 
 type ParsedValues = Exclude<ReturnType<typeof readArgs>, string>['values'];
@@ -319,24 +352,6 @@ function parseSign(
   return { kind: 'sign', path, options };
 }
 
-/** A secret file's contents without surrounding whitespace (a trailing newline), or why not. */
-function readSecret(path: string, flag: string): string | { readonly error: string } {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    return { error: `${flag}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})` };
-  }
-  return checkSecret(text, `${flag} ${path}`);
-}
-
-function checkSecret(text: string, source: string): string | { readonly error: string } {
-  const secret = text.trim();
-  const bytes = Buffer.byteLength(secret);
-  if (bytes < MIN_SECRET_BYTES) return { error: `${source}: a signing secret must be at least ${MIN_SECRET_BYTES} bytes, got ${bytes}` };
-  return secret;
-}
-
 const CLI_OPTIONS = {
   port: { type: 'string' },
   host: { type: 'string' },
@@ -346,7 +361,10 @@ const CLI_OPTIONS = {
   burst: { type: 'string' },
   log: { type: 'string' },
   'no-log': { type: 'boolean' },
+  'log-max-age-days': { type: 'string' },
+  'log-max-rows': { type: 'string' },
   'admin-token': { type: 'string' },
+  'show-token': { type: 'boolean' },
   workers: { type: 'string' },
   'signing-secret-file': { type: 'string', multiple: true },
   'expires-in': { type: 'string' },
@@ -360,7 +378,7 @@ const CLI_OPTIONS = {
 } as const;
 
 // Each command's own flags: given to the other command, they are an error, not silently ignored.
-const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'rate', 'burst', 'log', 'no-log', 'admin-token', 'workers', 'signing-secret-file'] as const;
+const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'rate', 'burst', 'log', 'no-log', 'log-max-age-days', 'log-max-rows', 'admin-token', 'show-token', 'workers', 'signing-secret-file'] as const;
 const SIGN_ONLY = ['expires-in', 'expires-at', 'secret-file', 'bind-ip', 'bind-user', 'mode', 'base'] as const;
 
 // strict: an unknown flag, or a string flag without its value, throws; that becomes the message.

@@ -9,7 +9,8 @@ import { createWatchLogHandler, tokenAuthorizer } from '../watch-log/viewer/view
 import { sendStatus } from '../serve/responses.ts';
 import { signUrl } from '../serve/signed-url.ts';
 import { clientIp } from '../http/client-ip.ts';
-import { ADMIN_PATH, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_PREFIX, SAMPLE_DIR, SHUTDOWN_GRACE_MS, STREAM_PATH, STARTUP_LINK_SECONDS, type ServeConfig, type ServeOptions } from './args.ts';
+import { redactSignature } from './admin-token.ts';
+import { ADMIN_PATH, DEFAULT_HOST, DEFAULT_LOG_MAX_AGE_DAYS, DEFAULT_LOG_MAX_ROWS, DEFAULT_PORT, DEFAULT_PREFIX, SAMPLE_DIR, SHUTDOWN_GRACE_MS, STREAM_PATH, STARTUP_LINK_SECONDS, type ServeConfig, type ServeOptions } from './args.ts';
 
 /** A listening server, as `startServer` resolves it. */
 export type RunningServer = {
@@ -48,6 +49,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     prefix: (options.prefix ?? DEFAULT_PREFIX).replace(/\/+$/, ''),
     maxChunkSize: options.maxChunkSize,
     log: options.log ?? false,
+    logMaxAgeDays: options.logMaxAgeDays ?? DEFAULT_LOG_MAX_AGE_DAYS,
+    logMaxRows: options.logMaxRows ?? DEFAULT_LOG_MAX_ROWS,
     // Never open to the world: without a token of yours, one nobody can guess (printed at start).
     adminToken: options.adminToken ?? (options.log ? newAdminToken() : undefined),
     signingSecrets: options.signingSecrets ?? [],
@@ -56,11 +59,14 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   if (config.prefix === '') throw new TypeError(`options.prefix must be a path below /, got ${JSON.stringify(options.prefix)}`);
   const onError = (err: unknown, req?: { readonly method?: string | undefined; readonly url?: string | undefined }): void => {
     const reason = JSON.stringify(err instanceof Error ? err.message : String(err)); // quoted: no terminal escapes
-    const request = req === undefined ? '' : `${req.method} ${JSON.stringify(req.url)}: `;
+    // A signed link within its validity is a credential: the line keeps the path, not the sig.
+    const request = req === undefined ? '' : `${req.method} ${JSON.stringify(redactSignature(req.url ?? ''))}: `;
     process.stderr.write(`sage-stream: ${request}${reason}\n`);
   };
   // One log for both routes; a second process (--workers) opens the same file: WAL allows it.
-  const watchLog = config.log === false ? undefined : await WatchLog.open(config.log, { onError });
+  // Drops (ERR_WATCH_LOG_DROPPED, with the count) reach onError too, so they are printed.
+  const retention = { maxAgeDays: config.logMaxAgeDays || undefined, maxRows: config.logMaxRows || undefined };
+  const watchLog = config.log === false ? undefined : await WatchLog.open(config.log, { onError, ...retention });
   // With signing on, both stream routes serve signed links only (misuse, e.g. a short secret, throws).
   const signed = config.signingSecrets.length > 0 ? { secrets: config.signingSecrets } : undefined;
   const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog, signed, rate: config.rate };
@@ -165,8 +171,15 @@ export function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-/** The lines printed on start, one URL each, `name  url`, so scripts (and tests) can read the port. */
-export async function startupLines(url: string, config: ServeConfig, showToken = false): Promise<string[]> {
+/** How the admin line shows the token: in the URL (`--show-token`), by the file it is in, or not. */
+export type TokenDisplay = { readonly show: boolean; readonly file?: string | undefined };
+
+/**
+ * The lines printed on start, one URL each, `name  url`, so scripts (and tests) can read the
+ * port. The admin URL carries the token only with `token.show`; otherwise it names the file the
+ * generated token was written to.
+ */
+export async function startupLines(url: string, config: ServeConfig, token: TokenDisplay = { show: false }): Promise<string[]> {
   const base = url.replace(/\/$/, '');
   const [first = 'FILE'] = (await listMedia(config.dir, { limit: 1 }).catch(() => ({ files: [] }))).files;
   const videosPath = first.split('/').map(encodeURIComponent).join('/');
@@ -183,8 +196,13 @@ export async function startupLines(url: string, config: ServeConfig, showToken =
     secret === undefined ? `videos  ${base}${config.prefix}/${videosPath}` : `videos  ${signed('path', `${base}${config.prefix}`)}`,
     config.log === false || config.adminToken === undefined
       ? 'admin   off (no watch log)'
-      : `admin   ${base}${ADMIN_PATH}${showToken ? `?token=${encodeURIComponent(config.adminToken)}` : ' (token: --admin-token)'}`,
+      : `admin   ${base}${ADMIN_PATH}${adminSuffix(config.adminToken, token)}`,
   ];
+}
+
+function adminSuffix(adminToken: string, token: TokenDisplay): string {
+  if (token.show) return `?token=${encodeURIComponent(adminToken)}`;
+  return token.file === undefined ? ' (token: --admin-token)' : ` (token in ${token.file})`;
 }
 
 /** A fresh admin token for the viewer when none was configured. */

@@ -4,7 +4,8 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { signUrl } from '../serve/signed-url.ts';
 import { SHUTDOWN_GRACE_MS, ADMIN_TOKEN_ENV, USAGE, parseCli, type ServeConfig } from './args.ts';
-import { newAdminToken, startServer, startupLines, urlHost, type RunningServer } from './demo-server.ts';
+import { newAdminToken, startServer, startupLines, urlHost, type RunningServer, type TokenDisplay } from './demo-server.ts';
+import { writeAdminTokenFile } from './admin-token.ts';
 
 /**
  * Runs the command line: prints help or a one-line error (exit 2), or starts the server, prints
@@ -33,13 +34,16 @@ export async function main(argv: readonly string[]): Promise<void> {
     case 'serve':
       break;
   }
-  // A token we make up is printed, so its owner can open the viewer; one you chose is not.
-  const showToken = command.config.log !== false && command.config.adminToken === undefined;
+  // A token we make up goes to a 0600 file next to the log (in the URL only with --show-token),
+  // so its owner can open the viewer; one you chose is never printed.
+  const generated = command.config.log !== false && command.config.adminToken === undefined;
   if (command.workers !== undefined && cluster.isPrimary) {
     // Every worker must accept the same token: they read it from the environment they inherit.
-    const config = showToken ? { ...command.config, adminToken: newAdminToken() } : command.config;
+    const config = generated ? { ...command.config, adminToken: newAdminToken() } : command.config;
     if (config.adminToken !== undefined) process.env[ADMIN_TOKEN_ENV] = config.adminToken;
-    return runPrimary(config, command.workers, showToken);
+    const token = generated ? saveToken(config, command.showToken) : { show: command.showToken };
+    if (token === undefined) return;
+    return runPrimary(config, command.workers, token);
   }
   const worker = cluster.isWorker;
 
@@ -76,8 +80,24 @@ export async function main(argv: readonly string[]): Promise<void> {
   if (worker) process.on('SIGINT', () => {});
   else process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  if (worker) return;
+  const token = generated ? saveToken(running.config, command.showToken) : { show: command.showToken };
+  if (token === undefined) return void running.close(0);
   // Printed only once the handlers are in place: a script may signal as soon as it reads the URL.
-  if (!worker) process.stdout.write(`${(await startupLines(running.url, running.config, showToken)).join('\n')}\n`);
+  process.stdout.write(`${(await startupLines(running.url, running.config, token)).join('\n')}\n`);
+}
+
+/** Writes a generated token to its file; on failure says so (exit 1) and returns undefined. */
+function saveToken(config: ServeConfig, show: boolean): TokenDisplay | undefined {
+  if (config.log === false || config.adminToken === undefined) return { show };
+  try {
+    return { show, file: writeAdminTokenFile(config.log, config.adminToken) };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    process.stderr.write(`sage-stream: cannot write the admin token file next to ${config.log} (${code}); give --admin-token\n`);
+    process.exitCode = 1;
+    return undefined;
+  }
 }
 
 function describeListenError(err: unknown, config: ServeConfig): string {
@@ -94,7 +114,7 @@ function describeListenError(err: unknown, config: ServeConfig): string {
  * SIGINT/SIGTERM passes SIGTERM to each worker and exits 0 once they have all exited. A worker
  * that exits on its own stops the rest (exit 1): restarting is the process manager's job.
  */
-function runPrimary(config: ServeConfig, count: number, showToken: boolean): void {
+function runPrimary(config: ServeConfig, count: number, token: TokenDisplay): void {
   const workers = new Set<Worker>();
   let listening = 0;
   let exitCode: number | undefined;
@@ -115,7 +135,7 @@ function runPrimary(config: ServeConfig, count: number, showToken: boolean): voi
     listening += 1;
     if (listening !== count || exitCode !== undefined) return;
     const url = `http://${urlHost(config.host)}:${address.port}/`;
-    void startupLines(url, config, showToken).then((lines) => {
+    void startupLines(url, config, token).then((lines) => {
       process.stdout.write(`${lines.join('\n')}\nworkers ${count}\n`);
     });
   });

@@ -1,10 +1,14 @@
 import { constants, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { exclusiveLease, type FileLease, type OpenFileCache } from './open-file-cache.ts';
 import { confinedRealPath, isServable, openedPath, type Confinement } from './request-path.ts';
 
-/** O_NONBLOCK: opening a FIFO must not park a thread-pool thread until a writer shows up. */
-export const READ_FLAGS: number = constants.O_RDONLY | constants.O_NONBLOCK;
+/**
+ * O_NONBLOCK: opening a FIFO must not park a thread-pool thread until a writer shows up;
+ * O_NOCTTY: a terminal device opened by mistake must not become the process's controlling
+ * terminal. Both only matter if a swap wins the race after the stat that refuses non-files.
+ */
+export const READ_FLAGS: number = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
 /** O_NOFOLLOW: the path was just resolved, so a link there now was swapped in since. */
 const CONFINED_FLAGS = READ_FLAGS | constants.O_NOFOLLOW;
 
@@ -37,7 +41,10 @@ export async function openConfined(
   }
   const realPath = await confinedRealPath(path, confinement);
   if (realPath === undefined) return 'forbidden';
-  const handle = await open(realPath, CONFINED_FLAGS);
+  // Decided before open: opening a FIFO wakes its writer, a device may act on open (a tape
+  // rewinds, a tty attaches). The fstat after open still checks the file actually opened.
+  if (!(await stat(realPath)).isFile()) return 'not-a-file';
+  const handle = await openOrMakeRoom(realPath, cache);
   let verdict: Unservable | undefined;
   try {
     const opened = await openedPath(handle);
@@ -53,4 +60,19 @@ export async function openConfined(
   }
   await handle.close();
   return verdict;
+}
+
+/**
+ * Opens for reading; when the process is out of descriptors (EMFILE, or ENFILE system-wide),
+ * closes the cache's idle ones and tries once more, instead of answering 500 until they age out
+ * (pinned by test/files/emfile.test.ts).
+ */
+async function openOrMakeRoom(path: string, cache: OpenFileCache | undefined): Promise<FileHandle> {
+  try {
+    return await open(path, CONFINED_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if ((code !== 'EMFILE' && code !== 'ENFILE') || cache === undefined || (await cache.closeIdle()) === 0) throw err;
+    return open(path, CONFINED_FLAGS);
+  }
 }

@@ -94,6 +94,16 @@ export class OpenFileCache {
     return this.#leaseOf(entry);
   }
 
+  /**
+   * Closes every descriptor no response is using and resolves with how many it closed: what to
+   * do when the process ran out of descriptors (EMFILE), before trying an open again.
+   */
+  async closeIdle(): Promise<number> {
+    const idle = [...this.#entries].filter(([, entry]) => entry.users === 0);
+    await Promise.all(idle.map(([key, entry]) => this.#evict(key, entry)));
+    return idle.length;
+  }
+
   /** Evicts everything; descriptors close as soon as their last response is done. */
   close(): Promise<void> {
     this.#closed = true;

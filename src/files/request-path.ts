@@ -7,7 +7,8 @@ export type RequestedPath =
   | { readonly kind: 'missing' } // no file named: 400 in query mode, 404 in path mode
   | { readonly kind: 'outside-prefix' } // path mode: the URL is not below the prefix (404, or next())
   | { readonly kind: 'bad-request' } // bad %-escape, NUL, backslash, '..' segment, repeated parameter
-  | { readonly kind: 'forbidden' }; // a dotfile segment while dotfiles are denied
+  | { readonly kind: 'forbidden' } // a dotfile segment while dotfiles are denied
+  | { readonly kind: 'directory' }; // ends in '/' (or '/.'): names a folder, never served (404, or next())
 
 /** Where the file name is in the URL. */
 export type PathLocator =
@@ -20,6 +21,7 @@ const MISSING = Object.freeze({ kind: 'missing' }) satisfies RequestedPath;
 const OUTSIDE_PREFIX = Object.freeze({ kind: 'outside-prefix' }) satisfies RequestedPath;
 const BAD_REQUEST = Object.freeze({ kind: 'bad-request' }) satisfies RequestedPath;
 const FORBIDDEN = Object.freeze({ kind: 'forbidden' }) satisfies RequestedPath;
+const DIRECTORY = Object.freeze({ kind: 'directory' }) satisfies RequestedPath;
 
 /**
  * Reads the requested file name from a request URL and checks it lexically.
@@ -29,7 +31,8 @@ const FORBIDDEN = Object.freeze({ kind: 'forbidden' }) satisfies RequestedPath;
  * something else), and a segment starting with a dot is refused when dotfiles are denied.
  * A leading `/` is relative to root, like a URL path: `?path=/etc/passwd` names
  * `<root>/etc/passwd`. In query mode a repeated parameter is a 400, so a permission check and
- * the handler can never disagree about which file was asked for.
+ * the handler can never disagree about which file was asked for. A name ending in `/` names a
+ * folder (`clip.mp4/` is not the file: relative segment URLs below it would resolve elsewhere).
  */
 export function requestedPath(
   url: string,
@@ -105,13 +108,16 @@ export function decodeFormComponent(text: string): string | undefined {
 function checkSegments(decoded: string, denyDotfiles: boolean): RequestedPath {
   if (decoded.includes('\0') || decoded.includes('\\')) return BAD_REQUEST;
   const kept: string[] = [];
-  for (const segment of decoded.split('/')) {
+  const segments = decoded.split('/');
+  for (const segment of segments) {
     if (segment === '' || segment === '.') continue;
     if (segment === '..') return BAD_REQUEST;
     if (denyDotfiles && segment.charCodeAt(0) === 0x2e) return FORBIDDEN;
     kept.push(segment);
   }
-  return kept.length === 0 ? MISSING : { kind: 'ok', path: kept.join('/') };
+  if (kept.length === 0) return MISSING;
+  const last = segments[segments.length - 1];
+  return last === '' || last === '.' ? DIRECTORY : { kind: 'ok', path: kept.join('/') };
 }
 
 /** How a resolved path is judged: the real root, the symlink policy, the dotfile policy. */
@@ -148,7 +154,16 @@ export async function confinedRealPath(path: string, confinement: Confinement): 
 }
 
 // Linux names every open descriptor's file here; elsewhere the check before open has to do.
-const FD_LINKS = existsSync('/proc/self/fd') ? '/proc/self/fd' : undefined;
+// Deno without --allow-all refuses to touch /proc/self (it throws NotCapable): the same fallback.
+const FD_LINKS = fdLinks();
+
+function fdLinks(): string | undefined {
+  try {
+    return existsSync('/proc/self/fd') ? '/proc/self/fd' : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * The real path of the file an open handle refers to (Linux, via /proc/self/fd), or undefined

@@ -55,3 +55,24 @@ export function createMediaTypeLookup(extra: MediaTypes = {}): (fileName: string
     return table.get(fileName.slice(dot + 1).toLowerCase()) ?? FALLBACK_MEDIA_TYPE;
   };
 }
+
+// Types a browser renders as a document that can run script: HTML, SVG and any XML (an XML
+// document may hold XHTML <script> elements), `application/dash+xml` manifests included.
+const DOCUMENT_TYPES: ReadonlySet<string> = new Set(['text/html', 'application/xhtml+xml', 'image/svg+xml', 'text/xml', 'application/xml', 'text/xsl']);
+// Named by extension too, whatever type they were given (a `mediaTypes` entry, or none).
+const DOCUMENT_EXTENSIONS: ReadonlySet<string> = new Set(['html', 'htm', 'xhtml', 'xht', 'shtml', 'svg', 'svgz', 'xml', 'xsl', 'xslt', 'mpd']);
+
+/**
+ * Whether a browser could render this file as a document that runs script on the media origin
+ * (an uploaded `.mpd`, `.svg` or `.html`): the handler then adds `Content-Security-Policy:
+ * sandbox` (CSP 3 §6.3.2), which gives such a document an opaque origin with scripts, forms and
+ * plugins off. Players that fetch a manifest with XHR/fetch are unaffected: CSP applies to
+ * documents, not to data a page reads.
+ */
+export function isActiveContent(fileName: string, mediaType: string): boolean {
+  const semicolon = mediaType.indexOf(';');
+  const essence = (semicolon === -1 ? mediaType : mediaType.slice(0, semicolon)).trim().toLowerCase();
+  if (DOCUMENT_TYPES.has(essence) || essence.endsWith('+xml')) return true;
+  const dot = fileName.lastIndexOf('.');
+  return dot > fileName.lastIndexOf('/') + 1 && DOCUMENT_EXTENSIONS.has(fileName.slice(dot + 1).toLowerCase());
+}

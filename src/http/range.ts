@@ -6,8 +6,9 @@ export type { ByteRange };
  * What a Range header asks of a representation of a given size.
  *
  * `absent` and `ignored` both mean "send the whole body with 200" (RFC 9110 §14.2 lets a server
- * ignore Range); they differ only for logging. `partial.ranges` is sorted by start, with
- * overlapping and adjacent ranges merged and every range clamped to the file. `openEnded` is true
+ * ignore Range); they differ only for logging. `partial.ranges` keeps the order of the request
+ * (§15.3.7.2), with overlapping and adjacent ranges merged (at the place of the first one asked)
+ * and every range clamped to the file. `openEnded` is true
  * only for a lone `first-` spec, so the handler may cap how much of it to send (§14.1.2 allows a
  * shorter response).
  */
@@ -15,7 +16,7 @@ export type RangeResult =
   | { readonly kind: 'absent' } // no Range header, or a unit other than bytes
   | { readonly kind: 'ignored' } // malformed, too many ranges, or amplification: the full body is served (200)
   | { readonly kind: 'unsatisfiable' } // 416 with Content-Range: bytes */size
-  | { readonly kind: 'partial'; readonly ranges: readonly ByteRange[]; readonly openEnded: boolean }; // sorted, coalesced, clamped
+  | { readonly kind: 'partial'; readonly ranges: readonly ByteRange[]; readonly openEnded: boolean }; // in request order, coalesced, clamped
 
 /** Options for {@link RangeParser}. */
 export type RangeParserOptions = {
@@ -147,21 +148,29 @@ export class RangeParser {
   }
 }
 
-/** Sorts by start and merges overlapping or adjacent ranges, in place. */
+/**
+ * Merges overlapping or adjacent ranges and keeps the rest in the order they were asked for
+ * (RFC 9110 §15.3.7.2: a server SHOULD send the parts in request order). A merged part sits where
+ * its first-asked member was. Sorting a copy finds the groups in O(n log n); merging is
+ * transitive (`0-4,10-14,5-9` is one part), so a later range may join two earlier parts.
+ */
 function coalesce(ranges: MutableRange[]): MutableRange[] {
-  ranges.sort((x, y) => x.start - y.start);
-  let kept = 0;
-  for (let r = 1; r < ranges.length; r++) {
-    const prev = ranges[kept]!;
-    const cur = ranges[r]!;
-    if (cur.start <= prev.end + 1) {
-      if (cur.end > prev.end) prev.end = cur.end;
+  if (ranges.length === 1) return ranges;
+  const order = ranges.map((_, i) => i).sort((x, y) => ranges[x]!.start - ranges[y]!.start || x - y);
+  // Each group: its union and the request index of its first-asked member.
+  const groups: Array<{ range: MutableRange; first: number }> = [];
+  for (const i of order) {
+    const cur = ranges[i]!;
+    const last = groups.at(-1);
+    if (last !== undefined && cur.start <= last.range.end + 1) {
+      if (cur.end > last.range.end) last.range.end = cur.end;
+      if (i < last.first) last.first = i;
     } else {
-      ranges[++kept] = cur;
+      groups.push({ range: { start: cur.start, end: cur.end }, first: i });
     }
   }
-  ranges.length = kept + 1;
-  return ranges;
+  groups.sort((x, y) => x.first - y.first);
+  return groups.map((group) => group.range);
 }
 
 /** Past MAX_SAFE_INTEGER a position is +Infinity: rounding could otherwise move an offset. */

@@ -1,4 +1,3 @@
-import { debuglog } from 'node:util';
 import {
   resolveOptions,
   type PermissionVerdict,
@@ -20,10 +19,9 @@ import {
   type OpenTarget,
 } from './respond.ts';
 import { watchConnection, type Connection } from './connection.ts';
+import { debug } from './debug.ts';
 import { beaconRoute, createBeaconEndpoint, sendBeaconScript, type BeaconEndpoint } from './beacon.ts';
 import type { PlaybackRecorder } from '../types.ts';
-
-const debug = debuglog('sage-stream');
 
 /** Express/Connect's `next`: called to pass a request on when there is nothing to serve. */
 export type NextFunction = (err?: unknown) => void;
@@ -136,6 +134,7 @@ async function handle(
       // As middleware, a request without the parameter is some other route's.
       return locator.mode === 'query' && next === undefined ? answer(req, res, 400) : notFound(req, res, next);
     case 'outside-prefix':
+    case 'directory':
       return notFound(req, res, next);
     case 'bad-request':
       return answer(req, res, 400);

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
-import { debuglog } from 'node:util';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { statusForFsError } from '../errors.ts';
 import { etagFor } from '../http/etag.ts';
 import { READ_FLAGS } from '../files/confine.ts';
@@ -10,11 +9,11 @@ import type { ResolvedSendOptions } from './options.ts';
 import type { ResponseSink, StreamOutcome, StreamRequest } from '../types.ts';
 import { evaluatePreconditions, httpDate, isRangeAllowed, type Validators } from '../http/preconditions.ts';
 import type { ByteRange, RangeResult } from '../http/range.ts';
-import { NOSNIFF, reportError, sendStatus } from './responses.ts';
+import { NOSNIFF, removeRepresentationHeaders, reportError, SANDBOX, sendStatus } from './responses.ts';
+import { isActiveContent } from '../http/mime.ts';
 import type { Connection } from './connection.ts';
 import { outcome, sendBody } from './send-body.ts';
-
-const debug = debuglog('sage-stream');
+import { debug } from './debug.ts';
 
 /** The file `openAndServe` opens, and what to do when it is not there or not allowed. */
 export type OpenTarget = {
@@ -44,6 +43,8 @@ export async function openAndServe(
   const notFound = target.notFound ?? (() => answer(req, res, 404));
   let handle: FileHandle | undefined;
   try {
+    // Never open a FIFO or device (its writer would wake, a device may act on open): stat first.
+    if (!(await stat(target.path)).isFile()) return notFound();
     handle = await open(target.path, READ_FLAGS);
     const stats = await handle.stat({ bigint: true });
     if (!stats.isFile()) return notFound(); // a directory, FIFO or device: nothing to stream
@@ -106,6 +107,7 @@ export async function serveOpenFile(
   );
   if (precondition === 'precondition-failed') return answer(req, res, 412);
   if (precondition === 'not-modified') {
+    removeRepresentationHeaders(res, 'all'); // §15.4.5, pinned by test/serve/hardening.test.ts
     res.writeHead(304, cacheHeaders(validators, options));
     res.end();
     debug('%s %s → 304', req.method, req.url);
@@ -120,11 +122,13 @@ export async function serveOpenFile(
       : { kind: 'absent' };
 
   const contentType = options.mediaTypeFor(fileName);
+  removeRepresentationHeaders(res, 'body');
   const fileHeaders = [
     'Accept-Ranges', 'bytes',
     ...(validators.lastModifiedStrong ? ['Last-Modified', httpDate(validators.lastModifiedMs)] : []),
     ...cacheHeaders(validators, options),
     ...NOSNIFF,
+    ...(isActiveContent(fileName, contentType) ? SANDBOX : []),
   ];
   switch (range.kind) {
     case 'absent':

@@ -1,11 +1,31 @@
 import { STATUS_CODES } from 'node:http';
-import { debuglog } from 'node:util';
 import type { ErrorHook, StreamRequest, ResponseSink } from '../types.ts';
-
-const debug = debuglog('sage-stream');
+import { debug } from './debug.ts';
 
 /** Every response says what it is, so a browser never sniffs a video into HTML. */
 export const NOSNIFF = ['X-Content-Type-Options', 'nosniff'] as const;
+
+/** A file a browser could render as a document runs sandboxed: no script on the media origin. */
+export const SANDBOX = ['Content-Security-Policy', 'sandbox'] as const;
+
+// How the body is framed and what it is: always ours, since we write the body.
+const FRAMING_HEADERS = ['Content-Type', 'Content-Length', 'Content-Range', 'Transfer-Encoding'] as const;
+// The rest of the representation metadata (RFC 9110 §8.4, §8.5): the application's on a 200 or
+// 206 (a pre-compressed file may say Content-Encoding: gzip), never on a 304 or a status answer.
+const METADATA_HEADERS = ['Content-Encoding', 'Content-Language'] as const;
+
+/**
+ * Removes representation headers an application set with `res.setHeader` before calling us,
+ * which `writeHead` would otherwise merge in: `'body'` (before a 200/206 of the file) removes
+ * those that frame the body (Content-Type, Content-Length, Content-Range, Transfer-Encoding);
+ * `'all'` (before a 304 or a status answer) also Content-Encoding and Content-Language. A 304
+ * must not carry them (RFC 9110 §15.4.5; send and Go strip them too); Content-Location, ETag,
+ * Cache-Control and Vary stay.
+ */
+export function removeRepresentationHeaders(res: ResponseSink, which: 'body' | 'all'): void {
+  for (const name of FRAMING_HEADERS) res.removeHeader(name);
+  if (which === 'all') for (const name of METADATA_HEADERS) res.removeHeader(name);
+}
 
 /**
  * Answers with a status and its standard reason phrase as a short plain-text body.
@@ -23,6 +43,7 @@ export function sendStatus(
     return;
   }
   const body = `${STATUS_CODES[status] ?? 'Error'}\n`;
+  removeRepresentationHeaders(res, 'all');
   res.writeHead(status, [
     'Content-Type', 'text/plain; charset=utf-8',
     'Content-Length', String(Buffer.byteLength(body)),

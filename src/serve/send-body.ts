@@ -1,6 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
 import { ServerResponse } from 'node:http';
-import { debuglog } from 'node:util';
 import { BufferPool } from '../files/buffer-pool.ts';
 import { readChunkInto } from '../files/file-iterator.ts';
 import type { ByteRange } from '../http/range.ts';
@@ -10,8 +9,7 @@ import type { ResolvedSendOptions } from './options.ts';
 import { Pacer } from './rate-limit.ts';
 import { ReadSizer, type PendingRead } from './read-sizer.ts';
 import { destroyResponse, reportError } from './responses.ts';
-
-const debug = debuglog('sage-stream');
+import { debug } from './debug.ts';
 
 /** Read buffers reused across responses: at most 8 MiB of them wait idle. */
 const BUFFER_POOL = new BufferPool(16 * 1024, 8 * 1024 * 1024);

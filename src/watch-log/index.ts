@@ -1,4 +1,4 @@
-export { WatchLog, createWatchLog, type WatchEntry, type WatchLogOptions, type PositionQuery, type HeatStrip } from './watch-log.ts';
+export { WatchLog, createWatchLog, type WatchEntry, type WatchLogOptions, type WatchLogStats, type PositionQuery, type HeatStrip } from './watch-log.ts';
 export { mergePlayedRanges, MAX_PLAYED_RANGES, type PlayedRange } from './played-ranges.ts';
 export type { SessionKind } from './playback.ts';
 export type {

@@ -24,11 +24,8 @@ export type HeatStrip = {
 /** Sessions the heat strip reads at most per video (the latest). */
 export const HEAT_SESSION_LIMIT = 5000;
 
-/** The statements the playback side of the log uses: manifest sessions and beacon reports. */
+/** The statements beacon reports are written with. */
 export type PlaybackStatements = {
-  readonly findStream: StatementSync;
-  readonly joinStream: StatementSync;
-  readonly adoptSession: StatementSync;
   readonly findPlayback: StatementSync;
   readonly updatePlayback: StatementSync;
   readonly insertPlaybackSession: StatementSync;
@@ -37,23 +34,6 @@ export type PlaybackStatements = {
 /** Prepares {@link PlaybackStatements} once, with the log's own. */
 export function preparePlaybackStatements(db: DatabaseSync): PlaybackStatements {
   return {
-    // A manifest's session, for a segment, init file, caption or variant playlist below its folder.
-    // A video file joins only from the very same folder, or when named like an init segment
-    // (fMP4 HLS inits are .mp4): a film in a subfolder of a playlist's folder is its own video.
-    findStream: db.prepare(
-      `SELECT id FROM watch_session WHERE viewer = ? AND kind = 'stream' AND last_seen >= ? AND first_seen <= ? AND path != ?
-         AND (CASE WHEN ? = 'video' THEN folder = ? ELSE substr(?, 1, length(folder)) = folder END)
-       ORDER BY last_seen DESC LIMIT 1`,
-    ),
-    joinStream: db.prepare(
-      `UPDATE watch_session SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?),
-         requests = requests + 1, bytes_sent = bytes_sent + ? WHERE id = ?`,
-    ),
-    // The first request of a session a beacon report started.
-    adoptSession: db.prepare(
-      `UPDATE watch_session SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?), requests = 1,
-         bytes_sent = ?, size = ?, block_size = ?, coverage_map = ?, covered_bytes = ? WHERE id = ?`,
-    ),
     findPlayback: db.prepare(
       `SELECT id, played_ranges AS playedRanges, rebuffer_seconds AS rebufferSeconds, events
        FROM watch_session WHERE path = ? AND viewer = ? AND last_seen >= ? ORDER BY last_seen DESC LIMIT 1`,

@@ -26,7 +26,8 @@ const ANONYMOUS: Viewer = Object.freeze({ userId: null, isAuthenticated: false }
  * Records one served request in a watch log (django-sage-streaming's `log_watch_request`), for custom routes
  * built on `streamFile`; `createStreamHandler({ watchLog })` calls it for you.
  *
- * Only a streamed GET is a watch: HEAD, 304, 412, 416 and errors are not recorded. Resolves
+ * Only a streamed GET is a watch: HEAD, 304, 412, 416, errors and a response aborted before its
+ * first body byte (status 0: the client left before the headers) are not recorded. Resolves
  * once the entry is queued; never rejects (an `identify` that throws logs the viewer anonymous).
  *
  * @example
@@ -43,6 +44,9 @@ export async function logWatchRequest(
 ): Promise<void> {
   const { outcome } = served;
   if (req.method !== 'GET' || (outcome.status !== 200 && outcome.status !== 206) || outcome.size === undefined) return;
+  // A client that left before the headers went out got nothing: no watch, and no session that a
+  // client opening and dropping connections could multiply.
+  if (outcome.aborted && outcome.bytesSent === 0) return;
   let viewer: Viewer = ANONYMOUS;
   try {
     viewer = (await options.identify?.(req)) ?? ANONYMOUS;

@@ -4,7 +4,7 @@ import type { Row } from './query.ts';
 import { migratePlayback } from './playback.ts';
 
 /** The schema version this release writes, kept in `PRAGMA user_version`. */
-export const WATCH_LOG_SCHEMA_VERSION: number = 2;
+export const WATCH_LOG_SCHEMA_VERSION: number = 3;
 
 type Migration = (db: DatabaseSync) => void;
 
@@ -56,6 +56,14 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX watch_request_ip ON watch_request (ip, started_at);
       CREATE INDEX watch_request_session ON watch_request (session_id);
     `),
+  // v2: coverage maps are stored trimmed to their set bytes (coverage_offset says where they
+  // start), and anonymous sessions are capped per (ip, path), which the new index finds.
+  (db) =>
+    db.exec(`
+      ALTER TABLE watch_session ADD COLUMN coverage_offset INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX watch_session_client ON watch_session (ip, path, last_seen);
+    `),
+  // v3: what players reported (the beacon), and what kind of file a session is.
   migratePlayback,
 ];
 
@@ -97,7 +105,35 @@ export function migrate(db: DatabaseSync): void {
 }
 
 const MAX_RANGE_HEADER = 200;
-const MAX_USER_AGENT = 512;
+/** User agents are stored, and queued, cut to this many characters. */
+export const MAX_USER_AGENT = 512;
+// What an entry costs in the queue besides its strings: the object, its numbers, the ranges array.
+const ENTRY_OVERHEAD_BYTES = 200;
+const RANGE_BYTES = 48;
+
+/**
+ * The entry as it waits in the queue, with its long strings cut to what is stored (a raw
+ * 16 KB User-Agent per request once grew a queue of 10,000 to hundreds of MB), and what it
+ * costs there, so the queue can be bounded in bytes as well as entries.
+ */
+export function queuedEntry(e: WatchEntry): { readonly entry: WatchEntry; readonly bytes: number } {
+  const userAgent = typeof e.userAgent === 'string' && e.userAgent.length > MAX_USER_AGENT ? cut(e.userAgent, MAX_USER_AGENT) : e.userAgent;
+  const range = typeof e.range === 'string' && e.range.length > MAX_RANGE_HEADER ? cut(e.range, MAX_RANGE_HEADER) : e.range;
+  const entry = userAgent === e.userAgent && range === e.range ? e : { ...e, userAgent, range };
+  const text = textLength(entry.path) + textLength(entry.userId) + textLength(entry.ip) + textLength(userAgent) + textLength(range);
+  const ranges = Array.isArray(entry.ranges) ? entry.ranges.length : 0;
+  return { entry, bytes: ENTRY_OVERHEAD_BYTES + 2 * text + RANGE_BYTES * ranges };
+}
+
+// The first `max` characters as a string of their own: V8's slice() keeps a reference to the whole
+// original (a "sliced string"), so a queue of cut 16 KB headers would still hold 16 KB each.
+function cut(text: string, max: number): string {
+  return Buffer.from(text.slice(0, max), 'utf16le').toString('utf16le');
+}
+
+function textLength(value: unknown): number {
+  return typeof value === 'string' ? value.length : 0;
+}
 
 // A WatchEntry as stored: with its viewer key, and booleans as SQLite integers.
 export type Normalized = Omit<WatchEntry, 'isAuthenticated' | 'aborted'> & {

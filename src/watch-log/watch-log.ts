@@ -1,7 +1,5 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { PlaybackReport, WatchEntry } from '../types.ts';
-import { folderOf, kindOf } from './playback.ts';
 import {
   HEAT_SQL,
   heatFrom,
@@ -12,7 +10,10 @@ import {
   type PlaybackStatements,
   type PositionQuery,
 } from './playback-statements.ts';
-import { blockSizeFor, markCoverage } from './coverage.ts';
+import { DropReporter } from './loss-report.ts';
+import { Retention } from './retention.ts';
+import { SessionWriter } from './session-writer.ts';
+import { isBusy, isReadOnly, isRejected } from './sqlite-codes.ts';
 import {
   buildPage,
   buildWhere,
@@ -32,32 +33,27 @@ import {
   type Where,
 } from './query.ts';
 import { resolveWatchLogOptions, type Resolved, type WatchLogOptions } from './log-options.ts';
-import { migrate, normalizeEntry, REQUEST_COLUMNS, SESSION_COLUMNS, VIDEO_COLUMNS } from './schema.ts';
+import { openDatabase } from './open-database.ts';
+import { normalizeEntry, queuedEntry, REQUEST_COLUMNS, SESSION_COLUMNS, VIDEO_COLUMNS } from './schema.ts';
 
 export type { WatchEntry, WatchLogOptions, HeatStrip, PositionQuery };
 
-// Opening migrates the schema once, so it may wait for other writers as long as a caller would.
-const OPEN_BUSY_TIMEOUT_MS = 5000;
-// Flushes run on the event loop: SQLite's busy handler sleeps the thread, so a long timeout would
-// stall every request in flight while another process holds the write lock. 200 ms covers a
-// normal batch by another writer; past that the batch stays queued and the next timer tick retries.
-const FLUSH_BUSY_TIMEOUT_MS = 200;
 // There is no next tick after close(), so its last flush waits longer, but still a bounded time.
 const CLOSE_BUSY_TIMEOUT_MS = 1000;
 
-type Statements = {
-  readonly findSession: StatementSync;
-  readonly insertSession: StatementSync;
-  readonly updateSession: StatementSync;
-  readonly insertRequest: StatementSync;
-  readonly pruneRequests: StatementSync;
-  readonly pruneSessions: StatementSync;
-} & PlaybackStatements;
+/** What {@link WatchLog.stats} reports: enough for a metrics endpoint to watch the log's health. */
+export type WatchLogStats = {
+  /** Entries waiting in memory (including batches waiting for a retry). */
+  readonly queued: number;
+  /** What those entries cost in memory, as the queue counts it against maxQueueBytes. */
+  readonly queuedBytes: number;
+  /** Entries lost: queue full, rejected by the database, or unwritable at close(). */
+  readonly dropped: number;
+  /** Entries written since open. */
+  readonly written: number;
+};
 
-type Queued = WatchEntry | PlaybackReport;
-
-// init.mp4, video_init.mp4, init-0.mp4: the names ffmpeg, Shaka Packager and Bento4 give init segments.
-const INIT_SEGMENT = /(^|\/)[^/]*init[^/]*\.mp4$/i;
+type Queued = { readonly entry: WatchEntry; readonly bytes: number };
 
 /**
  * Records streamed requests in SQLite (`node:sqlite`) and groups them into playback sessions.
@@ -65,15 +61,19 @@ const INIT_SEGMENT = /(^|\/)[^/]*init[^/]*\.mp4$/i;
  * record() only queues: a timer (unref'd, so it never keeps the process alive) writes the queue in
  * one transaction every flushIntervalMs, or as soon as maxBatch entries wait. Each entry extends
  * the latest session of the same path, file size and viewer (the user when authenticated, else
- * ip + user agent) whose lastSeen is within sessionIdleMs of its start, or starts a new one. A
- * session keeps a bitmap of the 64 KiB blocks that were served, so how much of a video viewers
- * watched is one query. Database failures (locked, read-only, full) go to onError and the batch
- * stays queued for the next tick, up to maxQueue entries; beyond that entries are dropped and
- * counted in `dropped`. Several processes may share one file (WAL, busy timeout, BEGIN IMMEDIATE).
+ * ip + user agent, at most maxSessionsPerClient sessions per ip and file) whose lastSeen is within
+ * sessionIdleMs of its start, or starts a new one. A session keeps a bitmap of the 64 KiB blocks
+ * that were served, stored trimmed to its set bytes, so how much of a video viewers watched is one
+ * query. Database failures (locked, read-only, full) go to onError and the batch stays queued for
+ * the next tick, up to maxQueue entries and maxQueueBytes; a batch that fails for another reason
+ * (a full disk) is split in halves and written in parts. Entries that are lost anyway are counted
+ * in `stats().dropped` and reported to onError as ERR_WATCH_LOG_DROPPED, at most once per
+ * dropReportIntervalMs. With maxAgeDays or maxRows, a timer prunes old rows every pruneIntervalMs.
+ * Several processes may share one file (WAL, busy timeout, BEGIN IMMEDIATE).
  * Call close() on shutdown: entries still queued when the process exits are lost.
  *
  * @example
- * const log = await WatchLog.open('watch.db', { onError: (err) => console.error(err) });
+ * const log = await WatchLog.open('watch.db', { maxAgeDays: 90, maxRows: 1_000_000, onError: console.error });
  * log.record({ path: 'movies/a.mp4', userId: null, isAuthenticated: false, ip: '10.0.0.7',
  *   userAgent: 'VLC/3.0', status: 206, range: 'bytes=0-', ranges: [{ start: 0, end: 999 }],
  *   bytesSent: 1000, aborted: false, size: 5000, startedAt: Date.now(), durationMs: 12 });
@@ -83,13 +83,18 @@ const INIT_SEGMENT = /(^|\/)[^/]*init[^/]*\.mp4$/i;
  */
 export class WatchLog {
   readonly #db: DatabaseSync;
-  readonly #statements: Statements;
+  readonly #sessions: SessionWriter;
+  readonly #playback: PlaybackStatements;
+  readonly #retention: Retention;
   readonly #options: Resolved;
+  readonly #drops: DropReporter;
   readonly #queries = new Map<string, StatementSync>();
   #queue: Queued[] = [];
+  #queuedBytes = 0;
+  #written = 0;
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
-  #dropped = 0;
+  #pruneTimer: NodeJS.Timeout | undefined;
   #failing = false;
   #closed = false;
 
@@ -97,31 +102,13 @@ export class WatchLog {
   private constructor(db: DatabaseSync, options: Resolved) {
     this.#db = db;
     this.#options = options;
-    this.#statements = {
-      findSession: db.prepare(
-        `SELECT id, block_size AS blockSize, coverage_map AS coverageMap, covered_bytes AS coveredBytes, requests
-         FROM watch_session WHERE path = ? AND viewer = ? AND (size = ? OR requests = 0) AND last_seen >= ? AND first_seen <= ?
-         ORDER BY last_seen DESC LIMIT 1`,
-      ),
-      insertSession: db.prepare(
-        `INSERT INTO watch_session (path, viewer, user_id, is_authenticated, ip, user_agent, first_seen, last_seen,
-           requests, bytes_sent, size, block_size, coverage_map, covered_bytes, kind, folder)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      updateSession: db.prepare(
-        `UPDATE watch_session SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?),
-           requests = requests + 1, bytes_sent = bytes_sent + ?, coverage_map = ?, covered_bytes = ?
-         WHERE id = ?`,
-      ),
-      insertRequest: db.prepare(
-        `INSERT INTO watch_request (session_id, path, user_id, is_authenticated, ip, user_agent, status, range_header,
-           bytes_sent, aborted, size, started_at, duration_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      pruneRequests: db.prepare('DELETE FROM watch_request WHERE started_at < ?'),
-      pruneSessions: db.prepare('DELETE FROM watch_session WHERE last_seen < ?'),
-      ...preparePlaybackStatements(db),
-    };
+    this.#sessions = new SessionWriter(db, options.sessionIdleMs, options.maxSessionsPerClient);
+    this.#playback = preparePlaybackStatements(db);
+    this.#retention = new Retention(db);
+    this.#drops = new DropReporter(options.dropReportIntervalMs, (err) => this.#report(err), options.now);
+    // The first prune runs right after open, so a process restarted more often than the interval
+    // still prunes; then every pruneIntervalMs.
+    if (options.maxAgeMs !== undefined || options.maxRows !== undefined) this.#schedulePrune(0);
   }
 
   /**
@@ -136,26 +123,8 @@ export class WatchLog {
    */
   static async open(path: string, options: WatchLogOptions = {}): Promise<WatchLog> {
     const resolved = resolveWatchLogOptions(options);
-    const { DatabaseSync } = await import('node:sqlite');
-    const db = new DatabaseSync(path);
+    const db = await openDatabase(path);
     try {
-      db.exec(`PRAGMA busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
-      const deadline = Date.now() + OPEN_BUSY_TIMEOUT_MS;
-      for (;;) {
-        try {
-          db.exec('PRAGMA journal_mode = WAL');
-          migrate(db);
-          break;
-        } catch (err) {
-          // Switching a new file to WAL while another process does the same can fail with
-          // SQLITE_BUSY at once, without the busy handler (pinned by "two processes creating the
-          // same new file at once"); open() is async, so wait without blocking and try again.
-          if (!isBusy(err) || Date.now() > deadline) throw err;
-          await delay(10 + Math.random() * 20);
-        }
-      }
-      db.exec('PRAGMA synchronous = NORMAL');
-      db.exec(`PRAGMA busy_timeout = ${FLUSH_BUSY_TIMEOUT_MS}`);
       return new WatchLog(db, resolved);
     } catch (err) {
       db.close();
@@ -163,27 +132,40 @@ export class WatchLog {
     }
   }
 
-  /** Entries dropped because the queue was full or the database failed at close(). */
+  /** Entries lost so far (the same as `stats().dropped`). */
   get dropped(): number {
-    return this.#dropped;
+    return this.#drops.total;
   }
 
-  /** Entries queued in memory, not yet written (they include batches waiting for a retry). */
+  /** Entries queued in memory, not yet written (the same as `stats().queued`). */
   get pending(): number {
     return this.#queue.length;
   }
 
   /**
+   * The queue's counters, for metrics: entries and bytes waiting, entries lost, entries written.
+   *
+   * @example
+   * const { queued, dropped } = log.stats();
+   */
+  stats(): WatchLogStats {
+    return { queued: this.#queue.length, queuedBytes: this.#queuedBytes, dropped: this.#drops.total, written: this.#written };
+  }
+
+  /**
    * Queues one entry. O(1); never throws and never touches the database: the timer writes it.
-   * Ignored after close(); counted in `dropped` when maxQueue entries already wait.
+   * Long User-Agent and Range values are cut to what is stored before they are queued. Ignored
+   * after close(); dropped, counted and reported when maxQueue entries or maxQueueBytes wait.
    */
   record(entry: WatchEntry): void {
     if (this.#closed) return;
-    if (this.#queue.length >= this.#options.maxQueue) {
-      this.#dropped++;
+    const queued = queuedEntry(entry);
+    if (this.#queue.length >= this.#options.maxQueue || this.#queuedBytes + queued.bytes > this.#options.maxQueueBytes) {
+      this.#drops.drop(1, 'queue full');
       return;
     }
-    this.#queue.push(entry);
+    this.#queue.push(queued);
+    this.#queuedBytes += queued.bytes;
     this.#schedule();
   }
 
@@ -209,8 +191,7 @@ export class WatchLog {
     this.#assertOpen();
     this.#write();
     const { sql, params } = positionSql(query);
-    const rows = this.#query(sql, params);
-    const position = rows[0]?.['position'];
+    const position = this.#query(sql, params)[0]?.['position'];
     return typeof position === 'number' ? position : undefined;
   }
 
@@ -225,7 +206,8 @@ export class WatchLog {
   }
 
   /**
-   * Writes every queued entry now, in one transaction, synchronously.
+   * Writes every queued entry now, in one transaction (split in parts if that fails),
+   * synchronously.
    *
    * Never throws: a failure (SQLITE_BUSY after a short wait, a read-only or full disk) goes to
    * onError and leaves the entries queued for the next timer tick.
@@ -238,13 +220,14 @@ export class WatchLog {
    * Flushes what it can and closes the database; idempotent, never throws.
    *
    * The last flush waits at most 1 s for another writer's lock; entries it cannot write are
-   * counted in `dropped` and the error goes to onError.
+   * counted as dropped, and both the error and an ERR_WATCH_LOG_DROPPED report go to onError.
    */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#timer);
     clearImmediate(this.#immediate);
+    clearTimeout(this.#pruneTimer);
     this.#timer = undefined;
     this.#immediate = undefined;
     try {
@@ -253,9 +236,11 @@ export class WatchLog {
       // The flush below reports whatever is wrong with the database.
     }
     if (!this.#write()) {
-      this.#dropped += this.#queue.length;
+      this.#drops.drop(this.#queue.length, 'database failed at close');
       this.#queue = [];
+      this.#queuedBytes = 0;
     }
+    this.#drops.flush();
     try {
       this.#db.close();
     } catch (err) {
@@ -317,13 +302,42 @@ export class WatchLog {
     if (typeof cutoff !== 'number' || !Number.isFinite(cutoff)) {
       throw new TypeError(`options.olderThan must be a finite epoch ms or a valid Date, got ${String(options.olderThan)}`);
     }
+    return this.#transaction(() => this.#retention.olderThan(cutoff));
+  }
+
+  /**
+   * Applies the retention options now (the timer calls this after open, then every pruneIntervalMs): deletes rows
+   * older than maxAgeDays by the `now` clock, then all but the newest maxRows of each table.
+   * Returns what went; throws after close() or when the database cannot be written.
+   */
+  enforceRetention(): PruneResult {
+    const { maxAgeMs, maxRows, now } = this.#options;
+    return this.#transaction(() => {
+      const byAge = maxAgeMs === undefined ? NOTHING_PRUNED : this.#retention.olderThan(now() - maxAgeMs);
+      const byCount = maxRows === undefined ? NOTHING_PRUNED : this.#retention.beyond(maxRows);
+      return { requests: byAge.requests + byCount.requests, sessions: byAge.sessions + byCount.sessions };
+    });
+  }
+
+  #schedulePrune(delayMs: number): void {
+    this.#pruneTimer = setTimeout(() => {
+      if (this.#closed) return;
+      try {
+        this.enforceRetention();
+      } catch (err) {
+        this.#report(err); // a locked file is retried on the next interval
+      }
+      this.#schedulePrune(this.#options.pruneIntervalMs);
+    }, delayMs).unref();
+  }
+
+  #transaction<T>(work: () => T): T {
     this.#assertOpen();
     this.#db.exec('BEGIN IMMEDIATE');
     try {
-      const requests = Number(this.#statements.pruneRequests.run(cutoff).changes);
-      const sessions = Number(this.#statements.pruneSessions.run(cutoff).changes);
+      const result = work();
       this.#db.exec('COMMIT');
-      return { requests, sessions };
+      return result;
     } catch (err) {
       this.#rollback();
       throw err;
@@ -351,75 +365,52 @@ export class WatchLog {
     if (this.#queue.length > 0) this.#schedule();
   }
 
-  /** Writes the whole queue in one transaction; false (error reported, queue kept) on failure. */
+  /** Writes the queue; false (first error reported, the rest kept queued) unless all of it landed. */
   #write(): boolean {
     if (this.#queue.length === 0) return true;
-    const now = Date.now();
+    const errors: unknown[] = [];
+    const left = this.#writeSplit(this.#queue, this.#options.now(), errors);
+    this.#queue = left;
+    this.#queuedBytes = left.reduce((sum, q) => sum + q.bytes, 0);
+    this.#failing = left.length > 0;
+    if (errors.length > 0) this.#report(errors[0]);
+    return left.length === 0;
+  }
+
+  /**
+   * Writes `batch` in one transaction; when that fails for a reason other than a lock or a
+   * read-only file (a full disk, one entry a trigger or constraint rejects), writes each half on
+   * its own, and so on down, stopping once a half makes no progress. Returns what is left; a lone
+   * entry the database rejects outright is dropped (and counted), so it cannot block the queue.
+   */
+  #writeSplit(batch: Queued[], now: number, errors: unknown[]): Queued[] {
     try {
       this.#db.exec('BEGIN IMMEDIATE');
       try {
-        for (const entry of this.#queue) {
-          if ('receivedAt' in entry) insertPlayback(this.#statements, entry, this.#options.sessionIdleMs, now);
-          else this.#insert(entry, now);
+        for (const { entry } of batch) {
+          if ('receivedAt' in entry) insertPlayback(this.#playback, entry as unknown as PlaybackReport, this.#options.sessionIdleMs, now);
+          else this.#sessions.write(normalizeEntry(entry, now));
         }
         this.#db.exec('COMMIT');
       } catch (err) {
         this.#rollback();
         throw err;
       }
+      this.#written += batch.length;
+      return [];
     } catch (err) {
-      this.#failing = true;
-      this.#report(err);
-      return false;
-    }
-    this.#queue = [];
-    this.#failing = false;
-    return true;
-  }
-
-  #insert(raw: WatchEntry, now: number): void {
-    const e = normalizeEntry(raw, now);
-    const s = this.#statements;
-    const idle = this.#options.sessionIdleMs;
-    const end = e.startedAt + e.durationMs;
-    const kind = kindOf(e.path);
-    const folder = folderOf(e.path);
-    const joinsAs = kind === 'video' && INIT_SEGMENT.test(e.path) ? 'asset' : kind;
-    const stream = s.findStream.get(
-      e.viewer, e.startedAt - idle, e.startedAt + idle, e.path, joinsAs, folder, e.path,
-    ) as Row | undefined;
-    let sessionId: number;
-    if (stream !== undefined) {
-      sessionId = Number(stream['id']);
-      s.joinStream.run(e.startedAt, end, e.bytesSent, sessionId);
-    } else {
-      const found = s.findSession.get(e.path, e.viewer, e.size, e.startedAt - idle, e.startedAt + idle) as Row | undefined;
-      if (found === undefined || Number(found['requests']) === 0) {
-        const blockSize = blockSizeFor(e.size);
-        const bitmap = new Uint8Array(Math.ceil(Math.ceil(e.size / blockSize) / 8));
-        const covered = markCoverage(bitmap, blockSize, e.size, e.ranges, e.bytesSent);
-        if (found === undefined) {
-          const result = s.insertSession.run(
-            e.path, e.viewer, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.startedAt, end,
-            e.bytesSent, e.size, blockSize, bitmap, covered, kind, folder,
-          );
-          sessionId = Number(result.lastInsertRowid);
-        } else {
-          sessionId = Number(found['id']);
-          s.adoptSession.run(e.startedAt, end, e.bytesSent, e.size, blockSize, bitmap, covered, sessionId);
-        }
-      } else {
-        sessionId = Number(found['id']);
-        const bitmap = found['coverageMap'] as Uint8Array;
-        const covered =
-          Number(found['coveredBytes']) + markCoverage(bitmap, Number(found['blockSize']), e.size, e.ranges, e.bytesSent);
-        s.updateSession.run(e.startedAt, end, e.bytesSent, bitmap, covered, sessionId);
+      errors.push(err);
+      if (batch.length === 1) {
+        if (!isRejected(err)) return batch;
+        this.#drops.drop(1, 'rejected by the database');
+        return [];
       }
+      if (isBusy(err) || isReadOnly(err)) return batch;
+      const half = batch.length >>> 1;
+      const first = this.#writeSplit(batch.slice(0, half), now, errors);
+      if (first.length === half) return [...first, ...batch.slice(half)];
+      return [...first, ...this.#writeSplit(batch.slice(half), now, errors)];
     }
-    s.insertRequest.run(
-      sessionId, e.path, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.status, e.range,
-      e.bytesSent, e.aborted, e.size, e.startedAt, e.durationMs,
-    );
   }
 
   #rollback(): void {
@@ -474,8 +465,4 @@ function listedOnly(where: Where): Where {
   return { sql: where.sql === '' ? " WHERE kind != 'asset'" : `${where.sql} AND kind != 'asset'`, params: where.params };
 }
 
-// SQLITE_BUSY (5) or SQLITE_LOCKED (6), including extended codes such as SQLITE_BUSY_RECOVERY.
-function isBusy(err: unknown): boolean {
-  const code = (err as { errcode?: unknown } | null)?.errcode;
-  return typeof code === 'number' && ((code & 0xff) === 5 || (code & 0xff) === 6);
-}
+const NOTHING_PRUNED: PruneResult = Object.freeze({ requests: 0, sessions: 0 });

@@ -1,10 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
 import {
   DEFAULT_PREFIX,
@@ -20,7 +21,7 @@ import { DEMO_PAGE_CSP } from '../../src/cli/demo-page.ts';
 import { createUrlVerifier, readSignedLink, type SignUrlOptions } from '../../src/serve/signed-url.ts';
 import { WatchLog } from '../../src/watch-log/watch-log.ts';
 import { createFixtures, pattern } from '../helpers/fixtures.ts';
-import { receive, type Received } from '../helpers/server.ts';
+import { receive, settle, type Received } from '../helpers/server.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'src', 'cli', 'main.ts');
@@ -93,6 +94,8 @@ describe('parseCli', () => {
     prefix: DEFAULT_PREFIX,
     maxChunkSize: undefined,
     log: join(cwd, 'watch.db'),
+    logMaxAgeDays: 90,
+    logMaxRows: 1_000_000,
     adminToken: undefined,
     signingSecrets: [],
     rate: undefined,
@@ -101,6 +104,7 @@ describe('parseCli', () => {
     kind: 'serve',
     config: { ...defaults, ...config },
     workers,
+    showToken: false,
   });
   const sign = (path: string, options: Partial<SignUrlOptions>): CliCommand => ({
     kind: 'sign',
@@ -126,9 +130,20 @@ describe('parseCli', () => {
     { args: ['serve', '--prefix', '/a/b'], want: serve({ prefix: '/a/b' }) },
     { args: ['serve', '--log', 'plays.db'], want: serve({ log: join(cwd, 'plays.db') }) },
     { args: ['serve', '--no-log'], want: serve({ log: false }) },
-    { args: ['serve', '--admin-token', 's3cret'], want: serve({ adminToken: 's3cret' }) },
-    { args: ['serve'], env: { SAGE_STREAM_ADMIN_TOKEN: 'from-env' }, want: serve({ adminToken: 'from-env' }) },
-    { args: ['serve', '--admin-token', 'flag'], env: { SAGE_STREAM_ADMIN_TOKEN: 'env' }, want: serve({ adminToken: 'flag' }) },
+    { args: ['serve', '--log-max-age-days', '30', '--log-max-rows', '5000'], want: serve({ logMaxAgeDays: 30, logMaxRows: 5000 }) },
+    { args: ['serve', '--log-max-age-days', '0', '--log-max-rows', '0'], want: serve({ logMaxAgeDays: 0, logMaxRows: 0 }) },
+    { args: ['serve', '--log-max-age-days', '1.5'], want: /^--log-max-age-days must be a whole number of days \(0 keeps all\), got '1\.5'$/ },
+    { args: ['serve', '--log-max-rows', '-1'], want: /^option '--log-max-rows' needs a value/ },
+    { args: ['serve', '--log-max-rows', 'many'], want: /^--log-max-rows must be a whole number/ },
+    { args: ['serve', '--admin-token', 's3cret-token-0123'], want: serve({ adminToken: 's3cret-token-0123' }) },
+    { args: ['serve'], env: { SAGE_STREAM_ADMIN_TOKEN: 'from-env-token-0123' }, want: serve({ adminToken: 'from-env-token-0123' }) },
+    { args: ['serve', '--admin-token', 'flag-token-012345'], env: { SAGE_STREAM_ADMIN_TOKEN: 'env' }, want: serve({ adminToken: 'flag-token-012345' }) },
+    { args: ['serve', '--admin-token', '0123456789abcdef'], want: serve({ adminToken: '0123456789abcdef' }) }, // exactly 16
+    { args: ['serve', '--admin-token', '0123456789abcde'], want: /^--admin-token must be at least 16 characters, got 15$/ },
+    { args: ['serve', '--admin-token', 's3cret'], want: /^--admin-token must be at least 16 characters, got 6$/ },
+    { args: ['serve'], env: { SAGE_STREAM_ADMIN_TOKEN: 'short' }, want: /^--admin-token must be at least 16 characters, got 5$/ },
+    { args: ['serve', '--show-token'], want: { ...serve({}), showToken: true } as CliCommand },
+    { args: ['sign', 'a.mp4', '--show-token'], want: /^--show-token is not an option of sign$/ },
     { args: ['serve', '--workers', '2'], want: serve({}, 2) },
     { args: ['serve', '--signing-secret-file', 'secret.txt'], want: serve({ signingSecrets: [SIGNING_SECRET] }) },
     {
@@ -386,6 +401,29 @@ describe('startServer (in-process)', () => {
     assert.ok(Date.now() - started < 1000, `close took ${Date.now() - started} ms`);
     agent.destroy();
   });
+
+  it('logMaxRows / logMaxAgeDays reach the watch log: it is pruned right after start', async () => {
+    const db = fixtures.path('retention.db');
+    const seed = await WatchLog.open(db);
+    const old = Date.now() - 10 * 86_400_000;
+    for (let i = 0; i < 30; i++) {
+      seed.record({
+        path: 'clip.mp4', userId: null, isAuthenticated: false, ip: `10.0.0.${i}`, userAgent: null, status: 206,
+        range: null, ranges: [{ start: 0, end: 9 }], bytesSent: 10, aborted: false, size: 10_000,
+        startedAt: (i < 5 ? old : Date.now()) + i, durationMs: 1,
+      });
+    }
+    seed.close();
+    const running = await startServer({ dir: fixtures.dir, port: 0, log: db, logMaxAgeDays: 7, logMaxRows: 20 });
+    const reader = await WatchLog.open(db);
+    try {
+      await settle(() => reader.requests().total, 20);
+      assert.equal(reader.requests({ from: 0, to: Date.now() - 86_400_000 }).total, 0, 'the 10-day-old rows went first');
+    } finally {
+      reader.close();
+      await running.close();
+    }
+  });
 });
 
 /** A CLI child process, started and reading its output. */
@@ -480,7 +518,7 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
     assert.equal(code, 0);
     assert.match(stdout, /^Usage: sage-stream serve \[dir\] \[options\]/);
     assert.match(stdout, /^ {7}sage-stream sign <file> --expires-in <duration> \[options\]$/m);
-    const flags = ['--port', '--host', '--log', '--no-log', '--max-chunk', '--prefix', '--admin-token', '--workers', '--signing-secret-file'];
+    const flags = ['--port', '--host', '--log', '--no-log', '--log-max-age-days', '--log-max-rows', '--max-chunk', '--prefix', '--admin-token', '--workers', '--signing-secret-file'];
     for (const flag of [...flags, '--expires-in', '--expires-at', '--secret-file', '--bind-ip', '--bind-user', '--mode', '--base']) {
       assert.ok(stdout.includes(flag), `${flag} is not in the usage`);
     }
@@ -588,6 +626,22 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
     assert.ok(length < BIG_SIZE, `${length} bytes`);
   });
 
+  it('--log FILE: entries the log could not write are reported on stderr, with the count (issue 9)', async () => {
+    const db = join(fixtures.dir, 'cli-locked.db');
+    const cli = await serveCli([fixtures.dir, '--log', db]);
+    const holder = new DatabaseSync(db); // another writer holding the lock through the shutdown
+    holder.exec('BEGIN EXCLUSIVE');
+    try {
+      assert.equal((await get(`${cli.url}api/stream?path=clip.mp4`, { Range: 'bytes=0-9' })).status, 206);
+      cli.child.kill('SIGTERM');
+      assert.equal((await exitWithin(cli, 6000)).code, 0);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    assert.match(cli.stderr(), /^sage-stream: "watch log dropped 1 entry \(database failed at close\); 1 in all"$/m);
+  });
+
   it('--log FILE: streamed requests are recorded, and SIGTERM flushes them before exit', async () => {
     const db = join(fixtures.dir, 'cli-watch.db');
     const cli = await serveCli([fixtures.dir, '--log', db]);
@@ -613,8 +667,8 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
     }
   });
 
-  it('/admin: the viewer needs the token; without --admin-token the printed URL carries a fresh one', async () => {
-    const chosen = await serveCli([fixtures.dir, '--log', join(fixtures.dir, 'admin-a.db'), '--admin-token', 'let-me-in']);
+  it('/admin: the viewer needs the token; without --admin-token a fresh one is written to <log>.admin-token (0600), not printed', async () => {
+    const chosen = await serveCli([fixtures.dir, '--log', join(fixtures.dir, 'admin-a.db'), '--admin-token', 'let-me-in-please-0123']);
     const made = await serveCli([fixtures.dir, '--log', join(fixtures.dir, 'admin-b.db')]);
     try {
       assert.equal(chosen.lines.get('admin'), `${chosen.url}admin`, 'a chosen token is never printed');
@@ -624,15 +678,21 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
       let sessions: { total: number; rows: Array<{ path: string }> } = { total: 0, rows: [] };
       for (let i = 0; i < 40 && sessions.total === 0; i++) {
         await new Promise((resolve) => setTimeout(resolve, 100)); // the log flushes once a second
-        const got = await get(`${chosen.url}admin/api/sessions`, { Authorization: 'Bearer let-me-in' });
+        const got = await get(`${chosen.url}admin/api/sessions`, { Authorization: 'Bearer let-me-in-please-0123' });
         assert.equal(got.status, 200);
         sessions = JSON.parse(got.body.toString()) as typeof sessions;
       }
       assert.equal(sessions.total, 1);
       assert.equal(sessions.rows[0]?.path, 'clip.mp4');
-      const printed = made.lines.get('admin') ?? '';
-      assert.match(printed, /\/admin\?token=[\w-]{20,}$/);
-      const page = await get(printed);
+      // A made-up token is not printed: it is in a 0600 file next to the log, which the line names.
+      const tokenFile = `${join(fixtures.dir, 'admin-b.db')}.admin-token`;
+      const token = readFileSync(tokenFile, 'utf8').trim();
+      assert.match(token, /^[\w-]{20,}$/);
+      assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+      assert.equal(made.lines.get('admin'), `${made.url}admin`);
+      assert.ok(made.stdout().includes(`(token in ${tokenFile})`), made.stdout());
+      assert.ok(!made.stdout().includes(token), 'the token is not on stdout');
+      const page = await get(`${made.url}admin?token=${token}`);
       assert.equal(page.status, 200);
       assert.match(String(page.headers['content-type']), /^text\/html/);
       assert.equal((await get(`${made.url}admin`)).status, 401);

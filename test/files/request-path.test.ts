@@ -10,6 +10,7 @@ const MISSING: RequestedPath = { kind: 'missing' };
 const OUTSIDE: RequestedPath = { kind: 'outside-prefix' };
 const BAD: RequestedPath = { kind: 'bad-request' };
 const FORBIDDEN: RequestedPath = { kind: 'forbidden' };
+const DIRECTORY: RequestedPath = { kind: 'directory' };
 
 type Row = {
   readonly url: string;
@@ -54,7 +55,13 @@ const QUERY_ROWS: readonly Row[] = [
   { url: '/s?path=%2Fetc%2Fpasswd', want: OK('etc/passwd') },
   { url: '/s?path=a//b', want: OK('a/b') },
   { url: '/s?path=//a', want: OK('a') },
-  { url: '/s?path=./a/./b/', want: OK('a/b') },
+  { url: '/s?path=./a/./b', want: OK('a/b') },
+  // A trailing '/' names a folder, even when the name is a file's (clip.mp4/ is not clip.mp4).
+  { url: '/s?path=./a/./b/', want: DIRECTORY },
+  { url: '/s?path=clip.mp4/', want: DIRECTORY },
+  { url: '/s?path=clip.mp4%2F', want: DIRECTORY },
+  { url: '/s?path=a/clip.mp4/.', want: DIRECTORY },
+  { url: '/s?path=a/clip.mp4//', want: DIRECTORY },
   { url: '/s?path=.', want: MISSING },
   { url: '/s?path=/', want: MISSING },
   { url: '/s?path=./', want: MISSING },
@@ -134,6 +141,9 @@ describe("requestedPath, path mode, prefix ''", () => {
     { url: '/?path=a.mp4', want: MISSING },
     { url: '/a.mp4?x=1', want: OK('a.mp4') },
     { url: '/a.mp4#frag', want: OK('a.mp4') },
+    { url: '/a.mp4/', want: DIRECTORY },
+    { url: '/a.mp4/?x=1', want: DIRECTORY },
+    { url: '/a.mp4%2F', want: DIRECTORY },
     { url: '//etc/passwd', want: OK('etc/passwd') },
     { url: '/../etc/passwd', want: BAD },
     { url: '/%2e%2e/etc/passwd', want: BAD },
@@ -162,6 +172,8 @@ describe("requestedPath, path mode, prefix '/videos'", () => {
     { url: '/videos/a%2Fb.mp4', want: OK('a/b.mp4') },
     { url: '/videos//a.mp4', want: OK('a.mp4') },
     { url: '/videos/./a.mp4', want: OK('a.mp4') },
+    { url: '/videos/a.mp4/', want: DIRECTORY },
+    { url: '/videos/a/b.mp4/.', want: DIRECTORY },
     { url: '/videos', want: MISSING },
     { url: '/videos/', want: MISSING },
     { url: '/videos?path=a.mp4', want: MISSING },

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMediaTypeLookup, FALLBACK_MEDIA_TYPE, MEDIA_TYPES, type MediaTypes } from '../../src/http/mime.ts';
+import { createMediaTypeLookup, FALLBACK_MEDIA_TYPE, isActiveContent, MEDIA_TYPES, type MediaTypes } from '../../src/http/mime.ts';
 
 const OCTET = 'application/octet-stream';
 
@@ -108,4 +108,28 @@ describe('createMediaTypeLookup, overrides', () => {
     assert.equal(lookup('a.mxf'), 'application/mxf');
     assert.equal(lookup('a.mov'), 'video/quicktime');
   });
+});
+
+describe('isActiveContent (files a browser may render as a document)', () => {
+  const cases: ReadonlyArray<{ name: string; type: string; want: boolean }> = [
+    { name: 'manifest.mpd', type: 'application/dash+xml', want: true },
+    { name: 'a/b.mpd', type: OCTET, want: true },
+    { name: 'logo.svg', type: 'image/svg+xml', want: true },
+    { name: 'logo.SVG', type: OCTET, want: true },
+    { name: 'page.html', type: OCTET, want: true },
+    { name: 'page.htm', type: 'text/html; charset=utf-8', want: true },
+    { name: 'page.xhtml', type: 'application/xhtml+xml', want: true },
+    { name: 'data.xml', type: 'application/xml', want: true },
+    { name: 'feed', type: 'application/atom+xml', want: true },
+    { name: 'upload.bin', type: ' Text/HTML ;charset=x', want: true },
+    { name: 'clip.mp4', type: 'video/mp4', want: false },
+    { name: 'index.m3u8', type: 'application/vnd.apple.mpegurl', want: false },
+    { name: 'subs.vtt', type: 'text/vtt; charset=utf-8', want: false },
+    { name: 'poster.jpg', type: 'image/jpeg', want: false },
+    { name: '.svg', type: OCTET, want: false }, // a dotfile named ".svg" has no extension
+    { name: 'svg/clip.mp4', type: 'video/mp4', want: false },
+  ];
+  for (const { name, type, want } of cases) {
+    it(`${name} as ${type} → ${want}`, () => assert.equal(isActiveContent(name, type), want));
+  }
 });

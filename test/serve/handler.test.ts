@@ -5,7 +5,7 @@ import { mkdirSync, symlinkSync, utimesSync } from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { createStreamHandler } from '../../src/serve/handler.ts';
+import { HANDLER_UNDER_TEST, header, listenerUnderTest } from '../helpers/handler-under-test.ts';
 import type { StreamHandlerOptions } from '../../src/serve/options.ts';
 import { createFixtures, pattern } from '../helpers/fixtures.ts';
 import { parseMultipart } from '../helpers/multipart.ts';
@@ -41,7 +41,7 @@ const LAST_MODIFIED = new Date(MTIME_S * 1000).toUTCString();
 
 const servers: TestServer[] = [];
 async function serve(options: Partial<StreamHandlerOptions> = {}): Promise<TestServer> {
-  const server = await start(createStreamHandler({ root, ...options }));
+  const server = await start(listenerUnderTest({ root, ...options }));
   servers.push(server);
   return server;
 }
@@ -137,7 +137,8 @@ const RANGE_ROWS: readonly RangeRow[] = [
   { range: 'Bytes=10-19', status: 206, parts: [[10, 19]] },
   { range: 'bytes=0-99999999999999999999999', status: 206, parts: [[0, 999]] },
   { range: 'bytes=0-9,20-29', status: 206, parts: [[0, 9], [20, 29]] },
-  { range: 'bytes=20-29,0-9,-10', status: 206, parts: [[0, 9], [20, 29], [990, 999]] },
+  { range: 'bytes=20-29,0-9,-10', status: 206, parts: [[20, 29], [0, 9], [990, 999]] }, // request order, §15.3.7.2
+  { range: 'bytes=-10,40-49,0-9,10-19', status: 206, parts: [[990, 999], [40, 49], [0, 19]] },
   { range: 'bytes=0-9,5-19', status: 206, parts: [[0, 19]] },
   { range: 'bytes=0-9,10-19', status: 206, parts: [[0, 19]] },
   { range: 'bytes=1000-', status: 416 },
@@ -497,8 +498,9 @@ describe('path mode', () => {
     ['/videos/', 404],
     ['/videosX/clip.mp4', 404],
     ['/other/clip.mp4', 404],
-    ['/videos/../secret.txt', 400],
-    ['/videos/%2e%2e/secret.txt', 400],
+    // A fetch Request's URL has its dot segments resolved by the URL parser: '/secret.txt' is outside the prefix.
+    ['/videos/../secret.txt', HANDLER_UNDER_TEST === 'fetch' ? 404 : 400],
+    ['/videos/%2e%2e/secret.txt', HANDLER_UNDER_TEST === 'fetch' ? 404 : 400],
     ['/videos/..%2fsecret.txt', 400],
     ['/videos/link-out.mp4', 403],
     ['/videos/.git/config', 403],
@@ -525,7 +527,7 @@ describe('permission checks', () => {
     const server = await serve({
       permissions: [
         (_req, file) => (seen.push(file.path), true),
-        async (req) => req.headers['x-user'] === 'alice',
+        async (req) => header(req, 'x-user') === 'alice',
       ],
     });
     const denied = await server.request('/?path=missing.mp4');
@@ -538,7 +540,7 @@ describe('permission checks', () => {
   });
 
   it('a check may choose the status (401 with a challenge, 404)', async () => {
-    const server = await serve({ permissions: [(req) => (req.headers.authorization ? 404 : 401)] });
+    const server = await serve({ permissions: [(req) => (header(req, 'authorization') ? 404 : 401)] });
     const unauthorized = await server.request('/?path=clip.mp4');
     assert.equal(unauthorized.status, 401);
     assert.equal(unauthorized.headers['www-authenticate'], 'Bearer realm="sage-stream"'); // RFC 9110 §15.5.2

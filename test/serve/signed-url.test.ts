@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
 import { createStreamHandler } from '../../src/serve/handler.ts';
+import { header, listenerUnderTest } from '../helpers/handler-under-test.ts';
 import type { StreamHandlerOptions } from '../../src/serve/options.ts';
 import { requestedPath } from '../../src/files/request-path.ts';
 import {
@@ -16,7 +17,7 @@ import {
   type SignUrlOptions,
   type SignedOptions,
 } from '../../src/serve/signed-url.ts';
-import type { Viewer } from '../../src/types.ts';
+import type { StreamRequest, Viewer } from '../../src/types.ts';
 import { createFixtures, pattern } from '../helpers/fixtures.ts';
 import { start, type TestServer } from '../helpers/server.ts';
 
@@ -384,7 +385,7 @@ let clock = T0;
 const servers: TestServer[] = [];
 async function serve(options: Partial<StreamHandlerOptions> = {}, signed: Partial<SignedOptions> = {}): Promise<TestServer> {
   const server = await start(
-    createStreamHandler({ root, signed: { secrets: [SECRET], graceSeconds: 3600, now: () => clock, ...signed }, ...options }),
+    listenerUnderTest({ root, signed: { secrets: [SECRET], graceSeconds: 3600, now: () => clock, ...signed }, ...options }),
   );
   servers.push(server);
   return server;
@@ -546,8 +547,8 @@ describe('createStreamHandler({ signed }): path mode, bindings, permissions', ()
   it('a user binding through identify: the authenticated user only; identify throwing → 500 and onError', async () => {
     clock = T0;
     const errors: unknown[] = [];
-    const identify = (req: { headers: Record<string, string | string[] | undefined> }): Viewer | null => {
-      const user = req.headers['x-user'];
+    const identify = (req: StreamRequest): Viewer | null => {
+      const user = header(req, 'x-user');
       if (user === 'boom') throw new Error('session store down');
       if (typeof user !== 'string') return null;
       return { userId: user.replace(/^guest:/, ''), isAuthenticated: !user.startsWith('guest:') };

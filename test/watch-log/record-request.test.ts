@@ -4,7 +4,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { DatabaseSync } from 'node:sqlite';
 import { createStreamHandler } from '../../src/serve/handler.ts';
+import { header, listenerUnderTest } from '../helpers/handler-under-test.ts';
 import { WatchLog } from '../../src/watch-log/watch-log.ts';
+import { logWatchRequest } from '../../src/watch-log/record-request.ts';
 import { clientIp } from '../../src/http/client-ip.ts';
 import type { StreamRequest } from '../../src/types.ts';
 import { createFixtures, pattern } from '../helpers/fixtures.ts';
@@ -25,7 +27,7 @@ async function serveWithLog(
   extra: Parameters<typeof createStreamHandler>[0] extends infer O ? Partial<O> : never = {},
 ): Promise<{ server: TestServer; log: WatchLog }> {
   const log = await WatchLog.open(':memory:', { flushIntervalMs: 60_000 });
-  const server = await start(createStreamHandler({ root, watchLog: log, ...extra }));
+  const server = await start(listenerUnderTest({ root, watchLog: log, ...extra }));
   cleanup.push(() => log.close(), () => server.close());
   return { server, log };
 }
@@ -33,7 +35,7 @@ async function serveWithLog(
 describe('createStreamHandler({ watchLog })', () => {
   it('a playback of range requests becomes request rows and one session with its coverage', async () => {
     const { server, log } = await serveWithLog({
-      identify: (req) => (req.headers['x-user'] ? { userId: String(req.headers['x-user']), isAuthenticated: true } : null),
+      identify: (req) => (header(req, 'x-user') ? { userId: String(header(req, 'x-user')), isAuthenticated: true } : null),
     });
     for (const range of ['bytes=0-1', 'bytes=0-', 'bytes=500-999']) {
       const res = await server.request('/?path=clip.mp4', { range, 'x-user': 'alice', 'user-agent': 'UA/1' });
@@ -112,6 +114,49 @@ describe('createStreamHandler({ watchLog })', () => {
     assert.equal(row?.aborted, true);
     assert.equal(row?.status, 200);
     assert.ok(row.bytesSent > 0 && row.bytesSent < 256 * MiB, `bytesSent ${row.bytesSent}`);
+  });
+
+  it('a client that left before the headers sent nothing and is not logged (issue 9)', async () => {
+    const log = await WatchLog.open(':memory:', { flushIntervalMs: 60_000 });
+    const handler = createStreamHandler({ root, watchLog: log });
+    const handled: unknown[] = [];
+    // The handler runs only once the client is gone: whatever it answers, nothing reaches anyone.
+    const server = await start((req, res) => res.once('close', () => handled.push(handler(req, res))));
+    cleanup.push(() => log.close(), () => server.close());
+    for (const range of ['bytes=0-', 'bytes=0-99', undefined]) {
+      await new Promise<void>((resolve) => {
+        const socket = net.connect(server.port, '127.0.0.1', () => {
+          socket.end(`GET /?path=clip.mp4 HTTP/1.1\r\nHost: x\r\n${range === undefined ? '' : `Range: ${range}\r\n`}\r\n`);
+          socket.destroy();
+        });
+        socket.on('close', () => resolve());
+      });
+    }
+    await settle(() => 3 - handled.length, 0);
+    await handler.close(); // waits for the handler's requests in flight, their log entries included
+    log.flush();
+    assert.deepEqual(log.requests().rows.map((r) => [r.status, r.bytesSent]), []);
+  });
+
+  it('logWatchRequest: a 200/206 that was aborted before any body byte went out is not a watch', async () => {
+    const log = await WatchLog.open(':memory:', { flushIntervalMs: 60_000 });
+    cleanup.push(() => log.close());
+    const req = { method: 'GET', headers: {}, socket: { remoteAddress: '127.0.0.1' } } as unknown as StreamRequest;
+    const outcomes = [
+      { status: 206, bytesSent: 0, aborted: true }, // headers queued on a socket the client had closed
+      { status: 0, bytesSent: 0, aborted: true }, // the client left before anything was sent
+      { status: 200, bytesSent: 0, aborted: false }, // an empty file, sent whole: logged
+      { status: 206, bytesSent: 10, aborted: true }, // left part-way: logged
+    ];
+    for (const o of outcomes) {
+      const outcome = { ...o, size: 1000, ranges: [{ start: 0, end: 999 }] };
+      await logWatchRequest(log, req, { path: 'clip.mp4', outcome, startedAt: Date.now(), ip: '127.0.0.1' });
+    }
+    log.flush();
+    assert.deepEqual(log.requests({ sort: 'startedAt', order: 'asc' }).rows.map((r) => [r.status, r.bytesSent, r.aborted]).sort(), [
+      [200, 0, false],
+      [206, 10, true],
+    ]);
   });
 
   it('a locked database does not break or stall streaming; the rows land once it is free', async () => {

@@ -1,7 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +13,7 @@ import { blockSizeFor } from '../../src/watch-log/coverage.ts';
 import { WATCH_LOG_SCHEMA_VERSION } from '../../src/watch-log/schema.ts';
 import type { RequestRow, SessionRow, WatchQuery } from '../../src/watch-log/query.ts';
 import { createFixtures } from '../helpers/fixtures.ts';
+import type { StreamError } from '../../src/errors.ts';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -555,7 +558,11 @@ describe('WatchLog with a failing database', () => {
       const started = performance.now();
       assert.doesNotThrow(() => log.close());
       assert.ok(performance.now() - started < 3000, 'close() must not hang');
-      assert.deepEqual([log.pending, log.dropped, errors.length], [0, 2, 1]);
+      assert.deepEqual([log.pending, log.dropped, errors.length], [0, 2, 2]);
+      assert.match(String((errors[0] as Error).message), /locked|busy/i);
+      // The loss is reported too, not only counted.
+      assert.equal((errors[1] as StreamError).code, 'ERR_WATCH_LOG_DROPPED');
+      assert.match((errors[1] as StreamError).message, /dropped 2 entries \(database failed at close\)/);
     } finally {
       holder.release();
     }
@@ -582,23 +589,36 @@ describe('WatchLog with a failing database', () => {
     log.close();
   });
 
-  const isRoot = process.getuid?.() === 0;
-  it('read-only file: record() does not throw, onError is called, entries stay queued', { skip: isRoot && 'root writes read-only files; the lock tests above cover failing writes' }, async () => {
-    const path = dbPath();
-    (await WatchLog.open(path)).close();
-    chmodSync(path, 0o444);
-    const errors: unknown[] = [];
-    const log = await WatchLog.open(path, { flushIntervalMs: 5, onError: (err) => errors.push(err) });
+  // Root writes read-only files, so as root the log runs in a child process that drops to
+  // `nobody` before it opens a root-owned copy of the database (in a folder nobody may write, for
+  // the WAL's -shm file): CI, which runs as root, runs this test too.
+  it('read-only file: record() does not throw, onError is called, entries stay queued, close() reports the loss', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sage-stream-read-only-'));
     try {
-      assert.doesNotThrow(() => log.record(entry()));
-      await until(() => errors.length >= 1);
-      assert.match(String((errors[0] as Error).message), /readonly|read-only/i);
-      assert.equal(log.pending, 1);
+      const path = join(dir, 'watch.db');
+      (await WatchLog.open(path)).close();
+      chmodSync(path, 0o444);
+      if (process.getuid?.() === 0) chmodSync(dir, 0o1777); // sticky: nobody may add files, not replace ours
+      const child = fileURLToPath(new URL('../helpers/read-only-log.ts', import.meta.url));
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', child, path], {
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      });
+      const got = JSON.parse(stdout) as { uid: number; threw: boolean; pending: number; dropped: number; errors: string[]; codes: string[] };
+      assert.notEqual(got.uid, 0, 'the log must not run as root');
+      assert.equal(got.threw, false);
+      assert.equal(got.pending, 1, 'the entry stays queued while the file is read-only');
+      assert.match(got.errors[0] ?? '', /readonly|read-only/i);
+      assert.equal(got.dropped, 1);
+      assert.equal(got.codes.at(-1), 'ERR_WATCH_LOG_DROPPED');
+      const log = await WatchLog.open(path);
+      try {
+        assert.equal(log.requests().total, 0, 'nothing was written');
+      } finally {
+        log.close();
+      }
     } finally {
-      log.close();
-      chmodSync(path, 0o644);
+      rmSync(dir, { recursive: true, force: true });
     }
-    assert.equal(log.dropped, 1);
   });
 });
 
@@ -633,6 +653,27 @@ describe('WatchLog schema', () => {
       assert.deepEqual(third.sessions().rows.map((s) => [s.requests, s.coveredBytes]), [[2, 2 * BLOCK]]);
     } finally {
       third.close();
+    }
+    assert.equal(pragma(path, 'user_version'), WATCH_LOG_SCHEMA_VERSION);
+  });
+
+  it('a v1 database migrates to v2: its full-size bitmaps keep counting', async () => {
+    const path = dbPath();
+    const first = await WatchLog.open(path, { sessionIdleMs: IDLE });
+    first.record(entry({ ranges: [{ start: 0, end: 0 }, { start: SIZE - 1, end: SIZE - 1 }], bytesSent: 2 }));
+    first.close();
+    // Back to v1's shape: no coverage_offset, no client index; the stored bitmap is full-size there.
+    const db = new DatabaseSync(path);
+    db.exec('DROP INDEX watch_session_client; ALTER TABLE watch_session DROP COLUMN coverage_offset; PRAGMA user_version = 1');
+    assert.equal(db.prepare('SELECT length(coverage_map) AS n FROM watch_session').get()?.['n'], SIZE / BLOCK / 8);
+    db.close();
+    const second = await WatchLog.open(path, { sessionIdleMs: IDLE });
+    try {
+      second.record(served(5 * BLOCK, 5 * BLOCK, { startedAt: T0 + 1000 }));
+      second.flush();
+      assert.deepEqual(second.sessions().rows.map((s) => [s.requests, s.coveredBytes]), [[2, 3 * BLOCK]]);
+    } finally {
+      second.close();
     }
     assert.equal(pragma(path, 'user_version'), WATCH_LOG_SCHEMA_VERSION);
   });
