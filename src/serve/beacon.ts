@@ -1,4 +1,4 @@
-import type { PermissionVerdict, ResolvedOptions } from './options.ts';
+import { resolveOptions, type PermissionVerdict, type ResolvedOptions, type StreamHandlerOptions } from './options.ts';
 import type { PlaybackRecorder, ResponseSink, StreamRequest, StreamResponse, Viewer } from '../types.ts';
 import { clientIp } from '../http/client-ip.ts';
 import { requestedPath, type PathLocator } from '../files/request-path.ts';
@@ -128,6 +128,7 @@ function refusalStatus(verdict: PermissionVerdict): number {
 /** The body as UTF-8 text, or undefined when it is over MAX_BEACON_BYTES (the rest is discarded). */
 function readSmallBody(req: StreamRequest): Promise<string | undefined> {
   const stream = req as unknown as NodeJS.ReadableStream;
+  if (typeof stream.on !== 'function') return Promise.resolve(undefined); // no body to read: 400
   if (Number(req.headers['content-length'] ?? 0) > MAX_BEACON_BYTES) {
     stream.resume(); // the answer closes the connection
     return Promise.resolve(undefined);
@@ -151,6 +152,35 @@ function readSmallBody(req: StreamRequest): Promise<string | undefined> {
     stream.once('error', () => finish(undefined));
     stream.once('close', () => finish(undefined));
   });
+}
+
+/**
+ * A standalone beacon endpoint for the files a stream handler with the same `options` serves:
+ * POST takes a report (as {@link createBeaconEndpoint} describes), GET and HEAD serve the beacon
+ * script; mount it wherever you like and point the beacon's `endpoint` at it. The handler's own
+ * `beacon: true` does the same at `/_sage/beacon`. Needs `watchLog` (a `WatchLog`, so reports
+ * land in the log the stream requests use).
+ *
+ * @example
+ * const log = await WatchLog.open('watch.db');
+ * const options = { root: './videos', watchLog: log, identify };
+ * app.use('/videos', createStreamHandler(options));
+ * app.post('/analytics/beacon', createBeaconHandler(options));
+ */
+export function createBeaconHandler(options: StreamHandlerOptions): (req: StreamRequest, res: StreamResponse) => void {
+  const resolved = resolveOptions({ ...options, beacon: true });
+  const locator: PathLocator = resolved.mode === 'query' ? { mode: 'query', param: resolved.param } : { mode: 'path', prefix: resolved.prefix };
+  const log = Promise.resolve(resolved.watchLog).then((recorder) =>
+    recorder !== undefined && typeof (recorder as Partial<PlaybackRecorder>).recordPlayback === 'function' ? (recorder as PlaybackRecorder) : undefined,
+  );
+  const endpoint = createBeaconEndpoint(resolved, locator, log);
+  return (req, res) => {
+    if (req.method === 'GET' || req.method === 'HEAD') return sendBeaconScript(req, res);
+    endpoint(req, res).catch((err: unknown) => {
+      reportError(resolved, err, req);
+      sendStatus(req, res, 500);
+    });
+  };
 }
 
 /** Whether a handler should answer `pathname` itself as the beacon endpoint or script. */

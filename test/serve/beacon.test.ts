@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Script } from 'node:vm';
-import { createStreamHandler, signUrl, type StreamHandlerOptions } from '../../src/index.ts';
+import { createBeaconHandler, createStreamHandler, signUrl, type StreamHandlerOptions } from '../../src/index.ts';
+import { createFetchHandler } from '../../src/serve/fetch-handler.ts';
 import { BEACON_SCRIPT } from '../../src/beacon/index.ts';
 import { WatchLog } from '../../src/watch-log/watch-log.ts';
 import { createFixtures } from '../helpers/fixtures.ts';
@@ -110,6 +111,18 @@ describe('the beacon endpoint (beacon: true)', () => {
     const limited = await post(open, report('/?path=a.mp4'), { 'user-agent': 'burst' });
     assert.equal(limited.headers.get('retry-after'), '2');
     assert.equal((await post(open, report('/?path=b.mp4'), { 'user-agent': 'burst' })).status, 204);
+  });
+
+  it('createBeaconHandler: the same endpoint, mounted anywhere, and the script on GET', async () => {
+    const server = await pool.serve(createBeaconHandler({ root, watchLog: log }));
+    const res = await fetch(`${server.origin}/analytics`, { method: 'POST', body: report('/?path=a.mp4', { position: 21 }), headers: { 'user-agent': 'standalone' } });
+    assert.equal(res.status, 204);
+    assert.equal(log.position({ path: 'a.mp4', viewer: { ip: '127.0.0.1', userAgent: 'standalone' } }), 21);
+    assert.equal(await (await fetch(`${server.origin}/anything.js`)).text(), BEACON_SCRIPT);
+  });
+
+  it('the fetch handler refuses beacon: true (it has no node:http body to read)', () => {
+    assert.throws(() => createFetchHandler({ root, watchLog: log, beacon: true }), /options.beacon is not supported by the fetch handler/);
   });
 
   it('beacon without a watch log is misuse', () => {
