@@ -77,6 +77,7 @@ export const DEMO_PAGE_CSP: string = [
   `script-src 'self' ${sha256(SCRIPT)}`, // 'self': the beacon, /_sage/beacon.js
   `style-src ${sha256(STYLE)}`,
   "media-src 'self'",
+  "connect-src 'self'", // the beacon's reports (sendBeacon / fetch) go to /_sage/beacon
   'img-src data:', // the empty data: favicon, so the browser does not ask for /favicon.ico
   "base-uri 'none'",
   "form-action 'none'",
