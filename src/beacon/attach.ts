@@ -9,6 +9,7 @@ export type BeaconMedia = {
   readonly currentTime: number;
   readonly duration: number;
   readonly paused: boolean;
+  readonly seeking: boolean;
   readonly currentSrc: string;
   readonly played: { readonly length: number; start(index: number): number; end(index: number): number };
   addEventListener(type: string, listener: () => void): void;
@@ -116,7 +117,8 @@ export function attachBeacon(video: BeaconMedia, options: BeaconOptions = {}): B
       self.stallEnd();
     },
     onWaiting(): void {
-      if (state.stalledSince < 0 && !video.paused) {
+      // A wait after a seek is the seek's cost, not a stall of playback.
+      if (state.stalledSince < 0 && !video.paused && !video.seeking) {
         state.events.stall++;
         state.stalledSince = Date.now();
       }
