@@ -60,3 +60,5 @@ export {
 } from './serve/signed-url.ts';
 export { DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from './files/open-file-cache.ts';
 export type { RateLimit, RateOption } from './serve/rate-limit.ts';
+export { DEFAULT_CORS_MAX_AGE_SECONDS, type CorsOption, type OriginCheck } from './serve/cors.ts';
+export { COMPRESSIBLE_EXTENSIONS, type CompressOption } from './serve/compress.ts';

@@ -9,8 +9,9 @@ import { serverPool, type TestServer } from './helpers/server.ts';
 
 // Real players in real Chromium against sage-stream: a <video> with a subtitles track, hls.js
 // (TS and fMP4 segments) and dash.js each load, seek to the middle and play on. The pages come
-// from another origin than the media, so CORS is part of every case, and the same pages against
-// a server without CORS headers must fail: proof that these tests can.
+// from another origin than the media, so the `cors` option is part of every case, and the same
+// pages against a server without it, or one that allows only some other origin, must fail: proof
+// that these tests can.
 //
 // Needs Chromium and ffmpeg (Debian's chromium and ffmpeg). Without them the file is skipped,
 // unless SAGE_STREAM_REQUIRE_CHROMIUM=1 / SAGE_STREAM_REQUIRE_FFMPEG=1 (set by .ci/run), which
@@ -42,29 +43,7 @@ const PLAYED_S = 0.5;
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 /** One request that reached a media server, with the status it was answered with. */
-type Served = { readonly method: string; readonly url: string; readonly range: string; status: number };
-
-const EXPOSED_HEADERS = 'Content-Range, Content-Length, Accept-Ranges, ETag, Last-Modified';
-
-/**
- * CORS by hand, for any origin, until sage-stream has its own `cors` option: every answer allows
- * the origin and exposes the headers players read, and a preflight (OPTIONS) is answered 204.
- */
-function withCors(handler: Listener): Listener {
-  return (req, res) => {
-    res.setHeader('Access-Control-Allow-Origin', '*');
-    res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS);
-    if (req.method === 'OPTIONS') {
-      res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
-      const asked = req.headers['access-control-request-headers'];
-      if (asked !== undefined) res.setHeader('Access-Control-Allow-Headers', asked);
-      res.setHeader('Access-Control-Max-Age', '600');
-      res.writeHead(204).end();
-      return;
-    }
-    handler(req, res);
-  };
-}
+type Served = { readonly method: string; readonly url: string; readonly range: string; status: number; encoding: string };
 
 describe('real players in Chromium against sage-stream', { skip }, () => {
   const pool = serverPool();
@@ -73,15 +52,23 @@ describe('real players in Chromium against sage-stream', { skip }, () => {
   let pages: PlayerPages | undefined;
   let corsMedia: TestServer;
   let plainMedia: TestServer;
+  let otherOriginMedia: TestServer;
   const media = { mp4: '', vtt: '', hlsTs: '', hlsFmp4: '', dash: '' };
 
   /** Records each request and, once answered, its status: what the players really asked for. */
   const logged =
     (handler: Listener): Listener =>
     (req, res) => {
-      const entry: Served = { method: req.method ?? '', url: req.url ?? '', range: req.headers.range ?? '', status: 0 };
+      const entry: Served = { method: req.method ?? '', url: req.url ?? '', range: req.headers.range ?? '', status: 0, encoding: '' };
       served.push(entry);
       res.on('finish', () => (entry.status = res.statusCode));
+      // sage-stream writes its headers as one array in writeHead, which getHeader() cannot see.
+      const writeHead = res.writeHead.bind(res) as (status: number, headers?: string[]) => ServerResponse;
+      (res as { writeHead: unknown }).writeHead = (status: number, headers?: string[]) => {
+        const at = headers?.indexOf('Content-Encoding') ?? -1;
+        if (at !== -1) entry.encoding = headers![at + 1]!;
+        return writeHead(status, headers);
+      };
       handler(req, res);
     };
 
@@ -100,10 +87,10 @@ describe('real players in Chromium against sage-stream', { skip }, () => {
     const [mp4, vtt, hlsTs, hlsFmp4, dash] = await made;
     Object.assign(media, { mp4: mp4.name, vtt: vtt.name, hlsTs: hlsTs.name, hlsFmp4: hlsFmp4.name, dash: dash.name });
     const root = mediaRoot();
-    // When the library's `cors` option lands, this line becomes
-    // logged(createStreamHandler({ root, mode: 'path', cors: … })).
-    corsMedia = await pool.serve(logged(withCors(createStreamHandler({ root, mode: 'path' }))));
+    // The page's own origin, as the browser sends it: a list of one, so the headers echo it.
+    corsMedia = await pool.serve(logged(createStreamHandler({ root, mode: 'path', cors: { origin: [pages!.origin] } })));
     plainMedia = await pool.serve(logged(createStreamHandler({ root, mode: 'path' })));
+    otherOriginMedia = await pool.serve(logged(createStreamHandler({ root, mode: 'path', cors: { origin: 'https://elsewhere.test' } })));
   });
 
   after(async () => {
@@ -168,8 +155,12 @@ describe('real players in Chromium against sage-stream', { skip }, () => {
     assert.ok(mp4.some((r) => r.range !== '' && r.status === 206), `no 206 for the MP4: ${JSON.stringify(mp4)}`);
   });
 
-  it('HLS with MPEG-TS segments in hls.js: metadata, seek to the middle, plays on', async () => {
+  it('HLS with MPEG-TS segments in hls.js: metadata, seek to the middle, plays on; the playlist came compressed', async () => {
+    const first = served.length;
     await withPage('hls', `${corsMedia.origin}/${media.hlsTs}`, seekToMiddleAndPlay);
+    const playlists = served.slice(first).filter((r) => r.url.endsWith('.m3u8'));
+    assert.ok(playlists.length > 0 && playlists.every((r) => r.status === 200 && r.encoding === 'br'), JSON.stringify(playlists));
+    assert.ok(served.slice(first).every((r) => r.url.endsWith('.m3u8') || r.encoding === ''), 'a segment was compressed');
   });
 
   it('HLS with fMP4 segments in hls.js: metadata, seek to the middle, plays on', async () => {
@@ -200,6 +191,27 @@ describe('real players in Chromium against sage-stream', { skip }, () => {
         page.messages().some((m) => /CORS policy/.test(m.text)),
         `no CORS failure among the page's messages:\n${page.report()}`,
       );
+    });
+  });
+
+  it('an origin the cors option does not allow: the hls.js page fails, no CORS header was sent', async () => {
+    const first = served.length;
+    await withPage('hls', `${otherOriginMedia.origin}/${media.hlsTs}`, async (page) => {
+      const errors = await page.waitFor<string[]>('__player.errors.length > 0 && __player.errors', { events: ['player'], timeoutMs: WAIT_MS });
+      assert.match(errors[0] ?? '', /^hls\.js fatal networkError manifestLoadError/);
+      assert.ok(
+        page.messages().some((m) => m.source === 'network' && /CORS/.test(m.text)),
+        `no CORS failure among the page's messages:\n${page.report()}`,
+      );
+    });
+    assert.ok(served.slice(first).some((r) => r.url === `/${media.hlsTs}` && r.status === 200), 'the manifest request reached the server');
+  });
+
+  it('an origin the cors option does not allow: the <video crossorigin> page fails', async () => {
+    await withPage('video', `${otherOriginMedia.origin}/${media.mp4}`, async (page) => {
+      const errors = await page.waitFor<string[]>('__player.errors.length > 0 && __player.errors', { events: ['player'], timeoutMs: WAIT_MS });
+      assert.match(errors[0] ?? '', /^video error/);
+      assert.equal(await page.evaluate('__player.seen("loadedmetadata")'), false);
     });
   });
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createFixtures, pattern } from './helpers/fixtures.ts';
 
-// The package as a stranger gets it: `npm pack` (prepack builds dist/), install the tarball into
+// The package as a stranger gets it: `npm pack` (prepare builds dist/), install the tarball into
 // a fresh project, type-check a TypeScript consumer against the .d.ts and run a JS consumer.
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { RateLimit } from '../serve/rate-limit.ts';
+import { resolveCors } from '../serve/cors.ts';
 import { MIN_SECRET_BYTES, signUrl, type SignUrlOptions } from '../serve/signed-url.ts';
 import { MIN_ADMIN_TOKEN_LENGTH } from './admin-token.ts';
 import { checkSecret, readSecret } from './secret-file.ts';
@@ -69,6 +70,8 @@ export type ServeOptions = {
   readonly signingSecrets?: readonly (string | Buffer)[] | undefined;
   /** Paces every response (the handler's `rate`). Default: unpaced. */
   readonly rate?: RateLimit | undefined;
+  /** Lets players on these origins (or `'*'`: any) read the stream routes. Default: none. */
+  readonly cors?: '*' | readonly string[] | undefined;
 };
 
 /** `ServeOptions` with the defaults filled in: what the server runs with. */
@@ -84,6 +87,7 @@ export type ServeConfig = {
   readonly adminToken: string | undefined;
   readonly signingSecrets: readonly (string | Buffer)[];
   readonly rate: RateLimit | undefined;
+  readonly cors: '*' | readonly string[] | undefined;
 };
 
 
@@ -118,6 +122,9 @@ Options:
                          written to <log>.admin-token (mode 0600)
   --show-token           print the admin URL with the token in it
   --workers <n>          run n worker processes sharing the port (node:cluster)
+  --cors [origins]       let players on these origins (comma-separated, e.g.
+                         https://a.example,https://b.example) read the streams;
+                         bare --cors allows any origin (*)
   --signing-secret-file <file>
                          serve signed links only, verified with the secret in this file
                          (repeat for key rotation; or set ${SIGNING_SECRET_ENV});
@@ -277,6 +284,9 @@ export function parseCli(
     signingSecrets = [secret];
   }
 
+  const cors = parseCors(values.cors);
+  if (typeof cors === 'object' && 'error' in cors) return fail(cors.error);
+
   const dir = dirArg === undefined ? SAMPLE_DIR : resolve(cwd, dirArg);
   try {
     if (!statSync(dir).isDirectory()) return fail(`not a folder: ${dir}`);
@@ -291,7 +301,21 @@ export function parseCli(
   }
 
   const showToken = values['show-token'] === true;
-  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, ...retention, adminToken, signingSecrets, rate }, workers, showToken };
+  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, ...retention, adminToken, signingSecrets, rate, cors }, workers, showToken };
+}
+
+/** `--cors` (`*`) or `--cors a,b`: the origins, checked as the handler checks them. */
+function parseCors(value: string | undefined): '*' | readonly string[] | undefined | { readonly error: string } {
+  if (value === undefined) return undefined;
+  if (value === '*') return '*';
+  const origins = value.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
+  if (origins.length === 0) return { error: `--cors takes origins like https://player.example (comma-separated), got '${value}'` };
+  try {
+    resolveCors({ origin: origins }, false);
+  } catch (err) {
+    return { error: (err as Error).message.replace(/^options\.cors\.origin\[\d+\]/, '--cors: each origin') };
+  }
+  return origins;
 }
 
 type ParsedValues = Exclude<ReturnType<typeof readArgs>, string>['values'];
@@ -367,6 +391,7 @@ const CLI_OPTIONS = {
   'show-token': { type: 'boolean' },
   workers: { type: 'string' },
   'signing-secret-file': { type: 'string', multiple: true },
+  cors: { type: 'string' },
   'expires-in': { type: 'string' },
   'expires-at': { type: 'string' },
   'secret-file': { type: 'string' },
@@ -378,16 +403,27 @@ const CLI_OPTIONS = {
 } as const;
 
 // Each command's own flags: given to the other command, they are an error, not silently ignored.
-const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'rate', 'burst', 'log', 'no-log', 'log-max-age-days', 'log-max-rows', 'admin-token', 'show-token', 'workers', 'signing-secret-file'] as const;
+const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'rate', 'burst', 'log', 'no-log', 'log-max-age-days', 'log-max-rows', 'admin-token', 'show-token', 'workers', 'signing-secret-file', 'cors'] as const;
 const SIGN_ONLY = ['expires-in', 'expires-at', 'secret-file', 'bind-ip', 'bind-user', 'mode', 'base'] as const;
 
 // strict: an unknown flag, or a string flag without its value, throws; that becomes the message.
 function readArgs(argv: readonly string[]) {
   try {
-    return parseArgs({ args: [...argv], options: CLI_OPTIONS, allowPositionals: true, strict: true });
+    return parseArgs({ args: bareCors(argv), options: CLI_OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
     return describeParseError(err);
   }
+}
+
+// `--cors` takes an optional value, which parseArgs cannot express: a bare `--cors` (last, or
+// before another flag or a folder) becomes `--cors=*`; it takes the next argument only when that
+// looks like origins (`*` or a scheme's `://`), so `serve --cors ./videos` still serves ./videos.
+function bareCors(argv: readonly string[]): string[] {
+  return argv.map((arg, i) => {
+    if (arg !== '--cors') return arg;
+    const next = argv[i + 1];
+    return next !== undefined && (next === '*' || next.includes('://')) ? arg : '--cors=*';
+  });
 }
 
 function fail(message: string): CliCommand {

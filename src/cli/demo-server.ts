@@ -55,6 +55,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     adminToken: options.adminToken ?? (options.log ? newAdminToken() : undefined),
     signingSecrets: options.signingSecrets ?? [],
     rate: options.rate,
+    cors: options.cors,
   };
   if (config.prefix === '') throw new TypeError(`options.prefix must be a path below /, got ${JSON.stringify(options.prefix)}`);
   const onError = (err: unknown, req?: { readonly method?: string | undefined; readonly url?: string | undefined }): void => {
@@ -69,7 +70,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const watchLog = config.log === false ? undefined : await WatchLog.open(config.log, { onError, ...retention });
   // With signing on, both stream routes serve signed links only (misuse, e.g. a short secret, throws).
   const signed = config.signingSecrets.length > 0 ? { secrets: config.signingSecrets } : undefined;
-  const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog, signed, rate: config.rate };
+  const cors = config.cors === undefined ? undefined : config.cors === '*' ? true : { origin: config.cors };
+  const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog, signed, rate: config.rate, cors };
   // With a log, the query route also takes the player beacon's reports (/_sage/beacon).
   const stream = createStreamHandler({ ...common, mode: 'query', param: 'path', beacon: watchLog !== undefined });
   const files = createStreamHandler({ ...common, mode: 'path', prefix: config.prefix });

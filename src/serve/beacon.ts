@@ -20,8 +20,6 @@ const SCRIPT_HEADERS = [
   'Content-Length', String(SCRIPT_BODY.length),
   'Cache-Control', 'public, max-age=3600',
   'X-Content-Type-Options', 'nosniff',
-  // A page on another origin may load it with <script crossorigin>.
-  'Access-Control-Allow-Origin', '*',
 ];
 const ANONYMOUS: Viewer = Object.freeze({ userId: null, isAuthenticated: false });
 

@@ -20,6 +20,7 @@ import {
 } from './respond.ts';
 import { watchConnection, type Connection } from './connection.ts';
 import { debug } from './debug.ts';
+import { answerPreflight, attachCors } from './preflight.ts';
 import { beaconRoute, createBeaconEndpoint, sendBeaconScript, type BeaconEndpoint } from './beacon.ts';
 import type { PlaybackRecorder } from '../types.ts';
 
@@ -43,6 +44,8 @@ export type StreamHandler = {
  * with a short plain-text status (400/403/404/405/412/416), never with a path or an error
  * message; server-side failures also go to `onError`. With `signed`, the link's signature is
  * checked right after the file name, before permissions or the disk (403, or 410 once expired).
+ * With `cors`, a preflight for a file name of ours is answered 204 (403 for a disallowed origin)
+ * from the URL alone, and every answer to an allowed origin carries the CORS headers.
  * As Express/Connect middleware
  * (`app.use('/videos', handler)`), a request for a method other than GET/HEAD or for a file that
  * does not exist is passed to `next()` instead of being answered.
@@ -96,6 +99,7 @@ function answerBeacon(req: StreamRequest, res: StreamResponse, beacon: BeaconEnd
   const mark = url.indexOf('?');
   const route = beaconRoute(mark === -1 ? url : url.slice(0, mark), options.mode === 'path' ? options.prefix : '');
   if (route === undefined) return false;
+  attachCors(req, res, options.cors); // an allowed page may read the answer (fetch instead of sendBeacon)
   if (route === 'script') sendBeaconScript(req, res);
   else {
     beacon(req, res).catch((err: unknown) => {
@@ -122,11 +126,15 @@ async function handle(
   { options, locator, cache }: Setup,
   arrival: { readonly startedAt: number; readonly ip: string },
 ): Promise<StreamOutcome | undefined> {
+  const requested = requestedPath(req.url ?? '/', locator, options.dotfiles);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
+    // A preflight for a file name of ours is ours to answer, also as middleware (the disk is not asked).
+    if (options.cors !== undefined && requested.kind === 'ok' && answerPreflight(req, res, options.cors) !== undefined) return undefined;
     if (next) return void next();
+    attachCors(req, res, options.cors);
     return answer(req, res, 405, ['Allow', 'GET, HEAD']);
   }
-  const requested = requestedPath(req.url ?? '/', locator, options.dotfiles);
+  attachCors(req, res, options.cors);
   switch (requested.kind) {
     case 'ok':
       break;

@@ -7,6 +7,8 @@ import { DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from '../files/ope
 import { resolveRate, type ChooseRate, type RateOption } from './rate-limit.ts';
 import { SIGNATURE_PARAMS, resolveSigned, type SignedOptions, type UrlVerifier } from './signed-url.ts';
 import type { ErrorHook, IdentifyViewer, StreamRequest, WatchRecorder } from '../types.ts';
+import { resolveCors, type CorsOption, type CorsPolicy } from './cors.ts';
+import { resolveCompress, type CompressedCache, type CompressOption } from './compress.ts';
 
 /** The file a request asked for, as the permission checks see it (before it is opened). */
 export type RequestedFile = {
@@ -66,6 +68,17 @@ export type SendOptions = {
    * Default: unpaced.
    */
   readonly rate?: RateOption | undefined;
+  /**
+   * Lets pages on other origins read responses (players, `<video crossorigin>`, `<track>`):
+   * `true` for any origin (`*`), or `{ origin, credentials?, maxAgeSeconds?, allowHeaders? }`.
+   * Preflights are answered 204. Default: off (see README, "Players on another origin").
+   */
+  readonly cors?: CorsOption | undefined;
+  /**
+   * Brotli/gzip for text manifests and captions (.m3u8, .mpd, .vtt, .srt, .json) when the client
+   * accepts it and no Range applies; `false` turns it off. Default on (1 MiB files, 16 MiB cache).
+   */
+  readonly compress?: CompressOption | undefined;
 };
 
 /** What `createStreamHandler` accepts. Only `root` is required. */
@@ -128,6 +141,8 @@ export type ResolvedSendOptions = {
   readonly onError: ErrorHook | undefined;
   readonly sendTimeoutMs: number;
   readonly rate: ChooseRate | undefined;
+  readonly cors: CorsPolicy | undefined;
+  readonly compress: CompressedCache | undefined;
 };
 
 /** `StreamHandlerOptions` after validation. */
@@ -189,6 +204,7 @@ export function resolveSendOptions(
   if (onError !== undefined && typeof onError !== 'function') {
     throw new TypeError(`options.onError must be a function, got ${typeof onError}`);
   }
+  const compress = resolveCompress(options.compress);
   return Object.freeze({
     maxChunkSize,
     chunkSize,
@@ -199,6 +215,8 @@ export function resolveSendOptions(
     onError,
     sendTimeoutMs: sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
     rate: resolveRate(options.rate, 'options.rate'),
+    cors: resolveCors(options.cors, compress !== undefined),
+    compress,
   });
 }
 

@@ -12,8 +12,10 @@ import type { ByteRange, RangeResult } from '../http/range.ts';
 import { NOSNIFF, removeRepresentationHeaders, reportError, SANDBOX, sendStatus } from './responses.ts';
 import { isActiveContent } from '../http/mime.ts';
 import type { Connection } from './connection.ts';
-import { outcome, sendBody } from './send-body.ts';
+import { outcome, sendBody, sendBuffer } from './send-body.ts';
 import { debug } from './debug.ts';
+import { encodedEtag, negotiateEncoding, type ContentCoding } from '../http/accept-encoding.ts';
+import { corsHeadersOf } from './cors.ts';
 
 /** The file `openAndServe` opens, and what to do when it is not there or not allowed. */
 export type OpenTarget = {
@@ -89,11 +91,22 @@ export async function serveOpenFile(
 ): Promise<StreamOutcome> {
   const { handle, stats } = file;
   const size = Number(stats.size);
-  const validators = validatorsFor(stats);
+  const identity = validatorsFor(stats);
   const { headers } = req;
   // The refusal depends on this request (its link), not on the file: no cache may keep it.
-  const refusal = admit?.(validators);
+  const refusal = admit?.(identity);
   if (refusal !== undefined) return answer(req, res, refusal, ['Cache-Control', 'no-store']);
+
+  // §14.2: Range is defined for GET only; If-Range decides whether it still applies.
+  const rangeHeader = req.method === 'GET' ? headers.range : undefined;
+  // A manifest or caption file is sent compressed when the client takes it and asks no range
+  // (a range is always of the identity bytes); its coded form has its own ETag (§8.8.3).
+  const compressible = options.compress?.isCompressible(fileName, size) === true;
+  const compressed = compressible && rangeHeader === undefined
+    ? await compressedBody(req, file, fileName, identity.etag, size, options)
+    : undefined;
+  const validators = compressed === undefined ? identity : { ...identity, etag: encodedEtag(identity.etag, compressed.coding) };
+  const extraHeaders = compressible ? withVary(corsHeadersOf(res), 'Accept-Encoding') : corsHeadersOf(res);
 
   // §13.2.2: preconditions first, decided from metadata alone (the body is never read).
   const precondition = evaluatePreconditions(
@@ -108,14 +121,12 @@ export async function serveOpenFile(
   if (precondition === 'precondition-failed') return answer(req, res, 412);
   if (precondition === 'not-modified') {
     removeRepresentationHeaders(res, 'all'); // §15.4.5, pinned by test/serve/hardening.test.ts
-    res.writeHead(304, cacheHeaders(validators, options));
+    res.writeHead(304, [...cacheHeaders(validators, options), ...extraHeaders]);
     res.end();
     debug('%s %s → 304', req.method, req.url);
     return outcome(304, 0, false, size);
   }
 
-  // §14.2: Range is defined for GET only; If-Range decides whether it still applies.
-  const rangeHeader = req.method === 'GET' ? headers.range : undefined;
   const range: RangeResult =
     rangeHeader !== undefined && isRangeAllowed(singleValue(headers['if-range']), validators)
       ? options.rangeParser.parse(rangeHeader, size)
@@ -129,7 +140,18 @@ export async function serveOpenFile(
     ...cacheHeaders(validators, options),
     ...NOSNIFF,
     ...(isActiveContent(fileName, contentType) ? SANDBOX : []),
+    ...extraHeaders,
   ];
+  if (compressed !== undefined) {
+    // No Accept-Ranges: ranges are of the identity bytes, not of this body (nginx's gzip does the same).
+    res.writeHead(200, [
+      'Content-Type', contentType,
+      'Content-Encoding', compressed.coding,
+      'Content-Length', String(compressed.body.length),
+      ...fileHeaders.slice(2),
+    ]);
+    return sendBuffer(req, res, connection, compressed.body, size, options);
+  }
   switch (range.kind) {
     case 'absent':
     case 'ignored':
@@ -177,6 +199,32 @@ function validatorsFor(stats: BigIntStats): Required<Validators> {
     lastModifiedMs,
     lastModifiedStrong: Math.floor(lastModifiedMs / 1000) < Math.floor(nowMs / 1000),
   };
+}
+
+/** The compressed body the client accepts, or undefined for identity (none accepted, or it failed). */
+async function compressedBody(
+  req: StreamRequest,
+  file: OpenFile,
+  fileName: string,
+  etag: string,
+  size: number,
+  options: ResolvedSendOptions,
+): Promise<{ readonly coding: ContentCoding; readonly body: Buffer } | undefined> {
+  const coding = negotiateEncoding(singleValue(req.headers['accept-encoding']));
+  if (coding === undefined || options.compress === undefined) return undefined;
+  try {
+    return { coding, body: await options.compress.get(file.handle, fileName, etag, size, coding) };
+  } catch (err) {
+    reportError(options, err, req); // the file changed while it was read: its identity bytes will tell
+    return undefined;
+  }
+}
+
+/** `headers` with `token` added to their Vary field (one field, so HTTP/2 cannot drop one). */
+function withVary(headers: readonly string[], token: string): readonly string[] {
+  const at = headers.indexOf('Vary');
+  if (at === -1 || at % 2 !== 0) return [...headers, 'Vary', token];
+  return [...headers.slice(0, at + 1), `${headers[at + 1]}, ${token}`, ...headers.slice(at + 2)];
 }
 
 function cacheHeaders(validators: Validators, options: ResolvedSendOptions): string[] {

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorHook, StreamRequest, ResponseSink } from '../types.ts';
 import { debug } from './debug.ts';
+import { corsHeadersOf } from './cors.ts';
 
 /** Every response says what it is, so a browser never sniffs a video into HTML. */
 export const NOSNIFF = ['X-Content-Type-Options', 'nosniff'] as const;
@@ -49,6 +50,7 @@ export function sendStatus(
     'Content-Length', String(Buffer.byteLength(body)),
     ...NOSNIFF,
     ...extraHeaders,
+    ...corsHeadersOf(res),
   ]);
   if (req.method === 'HEAD') res.end();
   else res.end(body);

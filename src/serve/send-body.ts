@@ -109,6 +109,28 @@ export async function sendBody(
   return outcome(status, bytesSent, false, size, served);
 }
 
+/**
+ * Sends a body held in memory (a compressed manifest) after its headers, with the same drain,
+ * disconnect and send-timeout rules as a file body; HEAD sends none.
+ */
+export async function sendBuffer(
+  req: StreamRequest,
+  res: ResponseSink,
+  connection: Connection,
+  body: Buffer,
+  size: number,
+  options: ResolvedSendOptions,
+): Promise<StreamOutcome> {
+  if (req.method === 'HEAD') {
+    res.end();
+    return outcome(200, 0, false, size);
+  }
+  if (!(await write(res, connection, body, options.sendTimeoutMs))) return outcome(200, 0, true, size);
+  res.end();
+  debug('%s %s → 200, %d bytes compressed', req.method, req.url, body.length);
+  return outcome(200, body.length, false, size);
+}
+
 function startRead(handle: FileHandle, position: number, size: number, pool: BufferPool | undefined): PendingRead {
   const buffer = pool === undefined ? Buffer.allocUnsafeSlow(size) : pool.take(size);
   const chunk = readChunkInto(handle, buffer, position, size);

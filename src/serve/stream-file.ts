@@ -1,6 +1,7 @@
 import { resolveSendOptions, type ResolvedSendOptions, type SendOptions } from './options.ts';
 import { answer, openAndServe } from './respond.ts';
 import { watchConnection } from './connection.ts';
+import { answerPreflight, attachCors } from './preflight.ts';
 import type { StreamOutcome, StreamRequest, StreamResponse } from '../types.ts';
 
 // Options objects are usually module constants: validate each one once, not per request.
@@ -34,6 +35,9 @@ export async function streamFile(
     resolved = resolveSendOptions(options);
     resolvedCache.set(options, resolved);
   }
+  const preflight = resolved.cors === undefined ? undefined : answerPreflight(req, res, resolved.cors);
+  if (preflight !== undefined) return { status: preflight, bytesSent: 0, aborted: false, size: undefined, ranges: undefined };
+  attachCors(req, res, resolved.cors);
   if (req.method !== 'GET' && req.method !== 'HEAD') return answer(req, res, 405, ['Allow', 'GET, HEAD']);
   const served = await openAndServe(req, res, connection, { path: absolutePath, fileName: absolutePath }, resolved);
   return served ?? { status: 0, bytesSent: 0, aborted: true, size: undefined, ranges: undefined };

@@ -2,6 +2,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { setTimeout as delay } from 'node:timers/promises';
 import { migrate } from './schema.ts';
 import { isBusy } from './sqlite-codes.ts';
+import { loadSqlite } from './sqlite.ts';
 
 // Opening migrates the schema once, so it may wait for other writers as long as a caller would.
 const OPEN_BUSY_TIMEOUT_MS = 5000;
@@ -15,7 +16,7 @@ const FLUSH_BUSY_TIMEOUT_MS = 200;
  * leaving the short busy timeout flushes use. `node:sqlite` is imported here, on first use.
  */
 export async function openDatabase(path: string): Promise<DatabaseSync> {
-  const { DatabaseSync } = await importSqlite();
+  const { DatabaseSync } = await loadSqlite();
   const db = new DatabaseSync(path);
   try {
     db.exec(`PRAGMA busy_timeout = ${OPEN_BUSY_TIMEOUT_MS}`);
@@ -39,19 +40,5 @@ export async function openDatabase(path: string): Promise<DatabaseSync> {
   } catch (err) {
     db.close();
     throw err;
-  }
-}
-
-/**
- * Loads node:sqlite, or says plainly which runtime lacks it (Node 20, older Bun and Deno): the
- * handler reports this to onError once and goes on serving without a log.
- */
-async function importSqlite(): Promise<typeof import('node:sqlite')> {
-  try {
-    return await import('node:sqlite');
-  } catch (err) {
-    const { bun, deno } = process.versions as { bun?: string; deno?: string };
-    const runtime = bun !== undefined ? `Bun ${bun}` : deno !== undefined ? `Deno ${deno}` : `Node ${process.versions.node}`;
-    throw new Error(`the watch log needs node:sqlite (Node >= 22.13, Deno >= 2.2; Bun 1.4.5 has it), which ${runtime} does not have`, { cause: err });
   }
 }

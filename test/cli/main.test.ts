@@ -99,6 +99,7 @@ describe('parseCli', () => {
     adminToken: undefined,
     signingSecrets: [],
     rate: undefined,
+    cors: undefined,
   };
   const serve = (config: Partial<ServeConfig>, workers?: number): CliCommand => ({
     kind: 'serve',
@@ -126,6 +127,15 @@ describe('parseCli', () => {
     { args: ['serve', '--rate', '0'], want: /^--rate must be a size per second/ },
     { args: ['serve', '--rate', '1M', '--burst', 'lots'], want: /^--burst must be a size/ },
     { args: ['serve', '--burst', '1M'], want: /^--burst needs --rate$/ },
+    { args: ['serve', '--cors'], want: serve({ cors: '*' }) },
+    { args: ['serve', '--cors', '*'], want: serve({ cors: '*' }) },
+    { args: ['serve', '--cors', '.'], want: serve({ cors: '*', dir: cwd }) }, // a folder is not an origin
+    { args: ['serve', '--cors', '--port', '0'], want: serve({ cors: '*', port: 0 }) },
+    { args: ['serve', '--cors', 'https://a.test,http://b.test:8080'], want: serve({ cors: ['https://a.test', 'http://b.test:8080'] }) },
+    { args: ['serve', '--cors=https://a.test'], want: serve({ cors: ['https://a.test'] }) },
+    { args: ['serve', '--cors', 'https://a.test/path'], want: /^--cors: each origin must be an origin like 'https:\/\/example\.com'/ },
+    { args: ['serve', '--cors=,'], want: /^--cors takes origins like/ },
+    { args: ['sign', 'a.mp4', '--cors'], want: /^--cors is not an option of sign$/ },
     { args: ['serve', '--prefix', '/media/'], want: serve({ prefix: '/media' }) },
     { args: ['serve', '--prefix', '/a/b'], want: serve({ prefix: '/a/b' }) },
     { args: ['serve', '--log', 'plays.db'], want: serve({ log: join(cwd, 'plays.db') }) },
@@ -357,6 +367,26 @@ describe('startServer (in-process)', () => {
       assert.deepEqual(got.body, SAMPLE.subarray(0, 1024));
     } finally {
       await sample.close();
+    }
+  });
+
+  it('cors: both stream routes answer the named origin (and its preflight), no other; without it, none', async () => {
+    const withCors = await startServer({ dir: fixtures.dir, port: 0, cors: ['https://player.test'] });
+    try {
+      const origin = { Origin: 'https://player.test', Range: 'bytes=0-9' };
+      for (const path of ['api/stream?path=clip.mp4', 'videos/clip.mp4']) {
+        const got = await get(`${withCors.url}${path}`, origin);
+        assert.equal(got.status, 206);
+        assert.deepEqual(got.body, pattern(0, 9));
+        assert.equal(got.headers['access-control-allow-origin'], 'https://player.test');
+        const other = await get(`${withCors.url}${path}`, { Origin: 'https://other.test' });
+        assert.equal(other.headers['access-control-allow-origin'], undefined);
+        const preflight = await get(`${withCors.url}${path}`, { Origin: 'https://player.test', 'Access-Control-Request-Method': 'GET' }, 'OPTIONS');
+        assert.equal(preflight.status, 204);
+      }
+      assert.equal((await get(`${server.url}videos/clip.mp4`, origin)).headers['access-control-allow-origin'], undefined);
+    } finally {
+      await withCors.close();
     }
   });
 

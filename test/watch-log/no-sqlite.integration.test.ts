@@ -20,5 +20,5 @@ it('without node:sqlite the watch log fails with a clear message and files are s
   const { body, errors } = JSON.parse(out) as { body: number[]; errors: string[] };
   assert.deepEqual(Buffer.from(body), pattern(3, 6));
   assert.equal(errors.length, 1);
-  assert.match(errors[0]!, new RegExp(`the watch log needs node:sqlite .*which Node ${version.slice(1).replaceAll('.', '\\.')} does not have`));
+  assert.match(errors[0]!, new RegExp(`the watch log needs node:sqlite, in Node\\.js 22\\.13\\.0 or later \\(this is Node\\.js ${version.replaceAll('.', '\\.')}\\)`));
 });
