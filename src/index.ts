@@ -62,3 +62,4 @@ export { DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from './files/open
 export type { RateLimit, RateOption } from './serve/rate-limit.ts';
 export { DEFAULT_CORS_MAX_AGE_SECONDS, type CorsOption, type OriginCheck } from './serve/cors.ts';
 export { COMPRESSIBLE_EXTENSIONS, type CompressOption } from './serve/compress.ts';
+export { DEFAULT_BLOCK_CACHE_MAX_BYTES, type BlockCacheOptions, type BlockCacheStats } from './files/block-cache.ts';

@@ -20,6 +20,7 @@ export type ResponseSink = {
   write(chunk: Uint8Array, callback?: (err?: Error | null) => void): boolean;
   end(): unknown;
   end(chunk: string): unknown;
+  end(chunk: Uint8Array): unknown;
   on(event: 'drain' | 'close', listener: () => void): unknown;
   once(event: 'close', listener: () => void): unknown;
   off(event: 'drain' | 'close', listener: () => void): unknown;
@@ -50,6 +51,23 @@ export type Viewer = { readonly userId: string | null; readonly isAuthenticated:
 
 /** Tells who a request comes from (your session or token lookup); `null` for an anonymous viewer. */
 export type IdentifyViewer = (req: StreamRequest) => Viewer | null | undefined | Promise<Viewer | null | undefined>;
+
+/**
+ * What the watch log needs to know about a request, read once when it arrived (the handler's
+ * `Exchange` is one): after the response, a closed socket has no address any more.
+ */
+export type RequestFacts = {
+  readonly method: string;
+  /** The Range header as requested. */
+  readonly range: string | undefined;
+  readonly userAgent: string | undefined;
+  /** Epoch ms. */
+  readonly startedAt: number;
+  /** The client's address, through `trustProxy`; resolved once. */
+  ip(): string;
+  /** `identify(req)`, asked once; rejects if it threw. */
+  viewer(): Promise<Viewer | null | undefined>;
+};
 
 /** One streamed GET, as the handler saw it once the response ended. */
 export type WatchEntry = {

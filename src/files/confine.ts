@@ -1,6 +1,6 @@
 import { constants, statSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { exclusiveLease, type FileLease, type OpenFileCache } from './open-file-cache.ts';
+import { exclusiveLease, type FileLease, type OpenFile, type OpenFileCache } from './open-file-cache.ts';
 import { confinedRealPath, isServable, openedPath, type Confinement } from './request-path.ts';
 
 /**
@@ -24,7 +24,8 @@ export type Unservable = 'forbidden' | 'not-a-file';
  * With a cache, one stat of the path decides whether the descriptor opened earlier is still this
  * file (see `OpenFileCache`). Otherwise the path is resolved and confined, opened without
  * following a last link, and the descriptor itself is checked (a folder on the way may have been
- * swapped for a link between the two), then fstat'ed.
+ * swapped for a link between the two), then fstat'ed. Concurrent misses for one path share
+ * that one open (`OpenFileCache.share`).
  */
 export async function openConfined(
   path: string,
@@ -39,6 +40,13 @@ export async function openConfined(
     const cached = cache.lease(path, current);
     if (cached !== undefined) return cached;
   }
+  if (cache !== undefined) return cache.share(path, () => openChecked(path, confinement, cache));
+  const opened = await openChecked(path, confinement, undefined);
+  return typeof opened === 'string' ? opened : exclusiveLease(opened);
+}
+
+/** Resolves, confines, opens and checks the descriptor; closes it unless it is returned. */
+async function openChecked(path: string, confinement: Confinement, cache: OpenFileCache | undefined): Promise<OpenFile | Unservable> {
   const realPath = await confinedRealPath(path, confinement);
   if (realPath === undefined) return 'forbidden';
   // Decided before open: opening a FIFO wakes its writer, a device may act on open (a tape
@@ -52,7 +60,7 @@ export async function openConfined(
     else {
       const stats = await handle.stat({ bigint: true });
       if (!stats.isFile()) verdict = 'not-a-file';
-      else return cache === undefined ? exclusiveLease({ handle, stats }) : cache.add(path, { handle, stats });
+      else return { handle, stats };
     }
   } catch (err) {
     await handle.close();

@@ -30,6 +30,9 @@ type Entry = {
   evicted: boolean;
 };
 
+/** An open in progress that later callers for the same key join; `joined` counts all of them. */
+type Flight = { joined: number; readonly done: Promise<Entry | string> };
+
 /**
  * Keeps hot files open between requests, like nginx's open_file_cache, so a request for a file
  * served a moment ago costs one `stat` of its path instead of realpath, open, a check of the
@@ -47,6 +50,7 @@ type Entry = {
 export class OpenFileCache {
   readonly #options: OpenFileCacheOptions;
   readonly #entries = new Map<string, Entry>(); // in least-recently-used-first order
+  readonly #flights = new Map<string, Flight>();
   #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -78,12 +82,17 @@ export class OpenFileCache {
     }
     this.#entries.delete(key); // re-insert: most recently used last
     this.#entries.set(key, entry);
-    return this.#leaseOf(entry);
+    return this.#leaseOf(entry, false);
   }
 
   /** Caches a file just opened and returns a lease on it (closed on release if the cache is closed). */
   add(key: string, file: OpenFile): FileLease {
-    const entry: Entry = { file, users: 0, lastUsedMs: 0, evicted: this.#closed };
+    return this.#leaseOf(this.#insert(key, file, 0), false);
+  }
+
+  // `users` counts leases already promised (a flight's callers), so nothing closes it before they take them.
+  #insert(key: string, file: OpenFile, users: number): Entry {
+    const entry: Entry = { file, users, lastUsedMs: 0, evicted: this.#closed };
     if (!this.#closed) {
       const previous = this.#entries.get(key);
       if (previous !== undefined) this.#evict(key, previous);
@@ -91,7 +100,39 @@ export class OpenFileCache {
       this.#trim();
       this.#sweeper ??= setInterval(() => this.#sweep(), Math.max(100, this.#options.inactiveMs / 2)).unref();
     }
-    return this.#leaseOf(entry);
+    return entry;
+  }
+
+  /**
+   * Single flight: runs `opening` for `key` unless an open of it is already under way, in which
+   * case this caller waits for that one, so 500 simultaneous misses for one file cost one
+   * descriptor. Each caller gets its own lease on the result, or the same verdict (a string)
+   * or error. A caller that joins shares an open that began at most one open's time before its
+   * request, as it would share a cache hit; the next request after it sees a fresh stat.
+   */
+  async share<T extends string>(key: string, opening: () => Promise<OpenFile | T>): Promise<FileLease | T> {
+    let flight = this.#flights.get(key);
+    if (flight === undefined) {
+      const started: Flight = {
+        joined: 0,
+        // Leaves the map in the same step that settles it: no one joins a flight already landed.
+        done: opening().then(
+          (result) => {
+            this.#flights.delete(key);
+            return typeof result === 'string' ? result : this.#insert(key, result, started.joined);
+          },
+          (err: unknown) => {
+            this.#flights.delete(key);
+            throw err;
+          },
+        ),
+      };
+      this.#flights.set(key, started);
+      flight = started;
+    }
+    flight.joined++;
+    const result = await flight.done;
+    return typeof result === 'string' ? (result as T) : this.#leaseOf(result, true);
   }
 
   /**
@@ -113,8 +154,8 @@ export class OpenFileCache {
     return Promise.all(closing).then(() => undefined);
   }
 
-  #leaseOf(entry: Entry): FileLease {
-    entry.users++;
+  #leaseOf(entry: Entry, promised: boolean): FileLease {
+    if (!promised) entry.users++;
     let released = false;
     return {
       file: entry.file,

@@ -144,8 +144,16 @@ export function isRangeAllowed(ifRange: string | undefined, validators: Validato
  * a client echoing Last-Modified back always gets an exact match.
  */
 export function httpDate(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toUTCString();
+  const second = Math.floor(ms / 1000);
+  // One entry remembered: a hot file's Last-Modified is formatted once, not on every request.
+  if (second !== lastDateSecond) {
+    lastDateSecond = second;
+    lastDate = new Date(second * 1000).toUTCString();
+  }
+  return lastDate;
 }
+let lastDateSecond = Number.NaN;
+let lastDate = '';
 
 /**
  * Parses an HTTP-date in any of the three forms of RFC 9110 §5.6.7 into seconds since the epoch.

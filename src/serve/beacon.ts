@@ -1,6 +1,6 @@
 import { resolveOptions, type PermissionVerdict, type ResolvedOptions, type StreamHandlerOptions } from './options.ts';
 import type { PlaybackRecorder, ResponseSink, StreamRequest, StreamResponse, Viewer } from '../types.ts';
-import { clientIp } from '../http/client-ip.ts';
+import { createExchange } from './exchange.ts';
 import { requestedPath, type PathLocator } from '../files/request-path.ts';
 import { BEACON_SCRIPT } from '../beacon/index.ts';
 import { MAX_BEACON_BYTES, parseBeaconReport } from './beacon-report.ts';
@@ -77,10 +77,12 @@ export function createBeaconEndpoint(
     if (requested.kind !== 'ok') return sendStatus(req, res, requested.kind === 'forbidden' ? 403 : 400);
     // The checks see a GET of the media URL from this very client: same socket, same headers.
     const asStream = Object.create(req, { url: { value: body.src }, method: { value: 'GET' } }) as StreamRequest;
+    // The same exchange a stream request gets: its ip (through trustProxy) and identify()'s viewer.
+    const exchange = createExchange(asStream, res, options);
     let viewer: Viewer;
     try {
       if (options.signed !== undefined) {
-        const signature = await checkSignedRequest(asStream, requested.path, options.signed, options);
+        const signature = await checkSignedRequest(exchange, requested.path, options.signed);
         // A link in its grace period admits only resumes of the file; a report is not one.
         if (signature !== 'valid') return sendStatus(req, res, signature === 'expired' ? 410 : 403);
       }
@@ -88,12 +90,12 @@ export function createBeaconEndpoint(
         const verdict: PermissionVerdict = await check(asStream, { path: requested.path, absolutePath: `${options.root}/${requested.path}` });
         if (verdict !== true) return sendStatus(req, res, refusalStatus(verdict));
       }
-      viewer = (await options.identify?.(req)) ?? ANONYMOUS;
+      viewer = (await exchange.viewer()) ?? ANONYMOUS;
     } catch (err) {
       reportError(options, err, req);
       return sendStatus(req, res, 500);
     }
-    const ip = clientIp(req, options.trustProxy);
+    const ip = exchange.ip();
     const userAgent = req.headers['user-agent'] ?? null;
     const who = viewer.isAuthenticated === true && viewer.userId !== null ? `u:${viewer.userId}` : `a:${ip}\n${userAgent}`;
     const now = Date.now();

@@ -90,9 +90,10 @@ export class FetchSink implements ResponseSink {
     return false;
   }
 
-  end(chunk?: string): this {
+  end(chunk?: string | Uint8Array): this {
     if (this.#closed) return this;
-    if (chunk !== undefined) this.#controller?.enqueue(new TextEncoder().encode(chunk));
+    // A short body may be a view of a block-cache block: the consumer gets its own copy.
+    if (chunk !== undefined) this.#controller?.enqueue(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : new Uint8Array(chunk));
     this.#controller?.close();
     this.#close();
     return this;

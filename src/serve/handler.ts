@@ -6,7 +6,6 @@ import {
   type StreamHandlerOptions,
 } from './options.ts';
 import type { StreamOutcome, StreamRequest, StreamResponse } from '../types.ts';
-import { clientIp } from '../http/client-ip.ts';
 import { openConfined, type Unservable } from '../files/confine.ts';
 import { OpenFileCache, type FileLease } from '../files/open-file-cache.ts';
 import { requestedPath, type PathLocator } from '../files/request-path.ts';
@@ -18,9 +17,11 @@ import {
   serveOpenFile,
   type OpenTarget,
 } from './respond.ts';
-import { watchConnection, type Connection } from './connection.ts';
 import { debug } from './debug.ts';
 import { answerPreflight, attachCors } from './preflight.ts';
+import type { BlockCacheStats } from '../files/block-cache.ts';
+import { awaitTurn } from './fairness.ts';
+import { createExchange, type Exchange } from './exchange.ts';
 import { beaconRoute, createBeaconEndpoint, sendBeaconScript, type BeaconEndpoint } from './beacon.ts';
 import type { PlaybackRecorder } from '../types.ts';
 
@@ -32,6 +33,8 @@ export type StreamHandler = {
   (req: StreamRequest, res: StreamResponse, next?: NextFunction): void;
   /** Flushes and closes the watch log the handler opened itself (`watchLog: true` or a path). */
   close(): Promise<void>;
+  /** The block cache's counters (hits, misses, bytes held), for metrics; undefined with `blockCache: false`. */
+  blockCacheStats(): BlockCacheStats | undefined;
 };
 
 /**
@@ -68,10 +71,10 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   const beacon = resolved.beacon ? createBeaconEndpoint(resolved, setup.locator, playbackLog(resolved)) : undefined;
   const handler = (req: StreamRequest, res: StreamResponse, next?: NextFunction): void => {
     if (beacon !== undefined && answerBeacon(req, res, beacon, resolved)) return;
-    const connection = watchConnection(res);
+    const exchange = createExchange(req, res, resolved);
     // The address is read now: after the response, a client that closed has none (pinned by a test).
-    const arrival = { startedAt: Date.now(), ip: resolved.watchLog === undefined ? '' : clientIp(req, resolved.trustProxy) };
-    const running = handle(req, res, next, connection, setup, arrival).catch((err: unknown) => {
+    if (resolved.watchLog !== undefined) exchange.ip();
+    const running = handle(exchange, next, setup).catch((err: unknown) => {
       // Only a bug of ours gets here; the process must survive it all the same.
       reportError(resolved, err, req);
       answer(req, res, 500);
@@ -84,7 +87,8 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
     await Promise.allSettled([...inflight, setup.cache?.close()]);
     if (resolved.ownsWatchLog) (await resolved.watchLog)?.close();
   };
-  return Object.assign(handler, { close });
+  const blockCacheStats = (): BlockCacheStats | undefined => resolved.blockCache?.stats;
+  return Object.assign(handler, { close, blockCacheStats });
 }
 
 /** The watch log as a taker of player reports; one that is only a WatchRecorder drops them. */
@@ -119,13 +123,11 @@ type Setup = {
 
 /** Streams one request; resolves with what was sent (the watch log reads it). */
 async function handle(
-  req: StreamRequest,
-  res: StreamResponse,
+  exchange: Exchange,
   next: NextFunction | undefined,
-  connection: Connection,
   { options, locator, cache }: Setup,
-  arrival: { readonly startedAt: number; readonly ip: string },
 ): Promise<StreamOutcome | undefined> {
+  const { req, res, connection } = exchange;
   const requested = requestedPath(req.url ?? '/', locator, options.dotfiles);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     // A preflight for a file name of ours is ours to answer, also as middleware (the disk is not asked).
@@ -155,7 +157,7 @@ async function handle(
   if (options.signed !== undefined) {
     let signature: SignatureCheck;
     try {
-      signature = await checkSignedRequest(req, requested.path, options.signed, options);
+      signature = await checkSignedRequest(exchange, requested.path, options.signed);
     } catch (err) {
       reportError(options, err, req); // identify threw
       return answer(req, res, 500);
@@ -187,29 +189,29 @@ async function handle(
     if (verdict === true) continue;
     return refuse(req, res, verdict);
   }
-  if (connection.closed) return undefined;
+  // Nothing is opened or read before this response owns its connection (or HTTP/2 slot).
+  if (!(await awaitTurn(req, res, options.turns)) || connection.closed) return undefined;
 
-  const outcome = await openAndServeConfined(req, res, next, connection, requested.path, options, cache, admit);
+  const outcome = await openAndServeConfined(exchange, next, requested.path, options, cache, admit);
   if (outcome !== undefined && options.watchLog !== undefined) {
     const log = await options.watchLog;
     // Loaded on first use, like the log itself: without watchLog the core never imports watch-log/.
-    const { logWatchRequest } = await import('../watch-log/record-request.ts');
-    if (log !== undefined) await logWatchRequest(log, req, { path: requested.path, outcome, ...arrival }, options);
+    const { recordWatch } = await import('../watch-log/record-request.ts');
+    if (log !== undefined) await recordWatch(log, exchange, requested.path, outcome);
   }
   return outcome;
 }
 
 /** Opens the file confined to root (through the cache), serves it and releases it. */
 async function openAndServeConfined(
-  req: StreamRequest,
-  res: StreamResponse,
+  exchange: Exchange,
   next: NextFunction | undefined,
-  connection: Connection,
   path: string,
   options: ResolvedOptions,
   cache: OpenFileCache | undefined,
   admit: OpenTarget['admit'],
 ): Promise<StreamOutcome | undefined> {
+  const { req, res } = exchange;
   let lease: FileLease | Unservable;
   try {
     lease = await openConfined(path, options, cache);
@@ -222,8 +224,8 @@ async function openAndServeConfined(
     return answer(req, res, 403);
   }
   try {
-    if (connection.closed) return undefined; // the client left while the file was opened
-    return await serveOpenFile(req, res, connection, lease.file, path, options, admit);
+    if (exchange.connection.closed) return undefined; // the client left while the file was opened
+    return await serveOpenFile(exchange, lease.file, { fileName: path, admit }, options);
   } finally {
     await lease.release();
   }

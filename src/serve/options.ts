@@ -4,7 +4,9 @@ import { DEFAULT_CHUNK_SIZE } from '../files/file-iterator.ts';
 import { createMediaTypeLookup, type MediaTypes } from '../http/mime.ts';
 import { DEFAULT_MAX_RANGES, RangeParser } from '../http/range.ts';
 import { DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from '../files/open-file-cache.ts';
+import { BLOCK_SIZE, BlockCache, DEFAULT_BLOCK_CACHE_MAX_BYTES, type BlockCacheOptions } from '../files/block-cache.ts';
 import { resolveRate, type ChooseRate, type RateOption } from './rate-limit.ts';
+import { DEFAULT_MAX_STREAMS_PER_SESSION, createTurns, type Turns } from './fairness.ts';
 import { SIGNATURE_PARAMS, resolveSigned, type SignedOptions, type UrlVerifier } from './signed-url.ts';
 import type { ErrorHook, IdentifyViewer, StreamRequest, WatchRecorder } from '../types.ts';
 import { resolveCors, type CorsOption, type CorsPolicy } from './cors.ts';
@@ -63,6 +65,11 @@ export type SendOptions = {
    */
   readonly sendTimeoutMs?: number | undefined;
   /**
+   * HTTP/2 streams of one session that may hold a file and a read buffer at once; the others
+   * wait, holding nothing (a pipelined HTTP/1.1 request always waits for its turn). Default 100.
+   */
+  readonly maxStreamsPerSession?: number | undefined;
+  /**
    * Bandwidth shaping per response: `{ bytesPerSecond, burstBytes }` (nginx's limit_rate and
    * limit_rate_after), or a function of the request and file choosing one (undefined: unpaced).
    * Default: unpaced.
@@ -79,6 +86,13 @@ export type SendOptions = {
    * accepts it and no Range applies; `false` turns it off. Default on (1 MiB files, 16 MiB cache).
    */
   readonly compress?: CompressOption | undefined;
+  /**
+   * Keeps the 64 KiB blocks that short bodies (up to 128 KiB: first bytes, index atoms, tiny
+   * ranges) were read from, keyed by the file's device, inode, size, mtime and ctime, so a
+   * changed file is never answered from them. `false` reads every body from the file.
+   * Default `{ maxBytes: 64 MiB }`.
+   */
+  readonly blockCache?: false | Partial<BlockCacheOptions> | undefined;
 };
 
 /** What `createStreamHandler` accepts. Only `root` is required. */
@@ -143,6 +157,10 @@ export type ResolvedSendOptions = {
   readonly rate: ChooseRate | undefined;
   readonly cors: CorsPolicy | undefined;
   readonly compress: CompressedCache | undefined;
+  /** Blocks of short bodies, shared by every request these options serve; undefined when off. */
+  readonly blockCache: BlockCache | undefined;
+  /** Whose turn it is to hold a file, per connection (see `awaitTurn`). */
+  readonly turns: Turns;
 };
 
 /** `StreamHandlerOptions` after validation. */
@@ -201,6 +219,8 @@ export function resolveSendOptions(
     for (const [ext, type] of Object.entries(mediaTypes)) checkHeaderValue(`mediaTypes.${ext}`, type);
   }
   if (sendTimeoutMs !== undefined) checkInteger('sendTimeoutMs', sendTimeoutMs, 0);
+  const { maxStreamsPerSession = DEFAULT_MAX_STREAMS_PER_SESSION } = options;
+  checkInteger('maxStreamsPerSession', maxStreamsPerSession, 1);
   if (onError !== undefined && typeof onError !== 'function') {
     throw new TypeError(`options.onError must be a function, got ${typeof onError}`);
   }
@@ -217,7 +237,19 @@ export function resolveSendOptions(
     rate: resolveRate(options.rate, 'options.rate'),
     cors: resolveCors(options.cors, compress !== undefined),
     compress,
+    blockCache: resolveBlockCache(options.blockCache),
+    turns: createTurns(maxStreamsPerSession),
   });
+}
+
+function resolveBlockCache(option: false | Partial<BlockCacheOptions> | undefined): BlockCache | undefined {
+  if (option === false) return undefined;
+  if (option !== undefined && (option === null || typeof option !== 'object')) {
+    throw new TypeError('options.blockCache must be false or { maxBytes? }');
+  }
+  const { maxBytes = DEFAULT_BLOCK_CACHE_MAX_BYTES } = option ?? {};
+  checkInteger('blockCache.maxBytes', maxBytes, BLOCK_SIZE);
+  return new BlockCache({ maxBytes });
 }
 
 /**

@@ -11,11 +11,12 @@ import { evaluatePreconditions, httpDate, isRangeAllowed, type Validators } from
 import type { ByteRange, RangeResult } from '../http/range.ts';
 import { NOSNIFF, removeRepresentationHeaders, reportError, SANDBOX, sendStatus } from './responses.ts';
 import { isActiveContent } from '../http/mime.ts';
-import type { Connection } from './connection.ts';
+import type { Exchange } from './exchange.ts';
 import { outcome, sendBody, sendBuffer } from './send-body.ts';
 import { debug } from './debug.ts';
 import { encodedEtag, negotiateEncoding, type ContentCoding } from '../http/accept-encoding.ts';
 import { corsHeadersOf } from './cors.ts';
+import { isShortBody, sendShort } from './send-short.ts';
 
 /** The file `openAndServe` opens, and what to do when it is not there or not allowed. */
 export type OpenTarget = {
@@ -36,12 +37,12 @@ export type OpenTarget = {
  * errors before the headers become 403/404 (or 500, reported to onError).
  */
 export async function openAndServe(
-  req: StreamRequest,
-  res: ResponseSink,
-  connection: Connection,
+  exchange: Exchange,
   target: OpenTarget,
   options: ResolvedSendOptions,
 ): Promise<StreamOutcome | undefined> {
+  const { req, connection } = exchange;
+  const res: ResponseSink = exchange.res;
   const notFound = target.notFound ?? (() => answer(req, res, 404));
   let handle: FileHandle | undefined;
   try {
@@ -51,7 +52,7 @@ export async function openAndServe(
     const stats = await handle.stat({ bigint: true });
     if (!stats.isFile()) return notFound(); // a directory, FIFO or device: nothing to stream
     if (connection.closed) return undefined; // the client left while we were opening
-    return await serveOpenFile(req, res, connection, { handle, stats }, target.fileName, options, target.admit);
+    return await serveOpenFile(exchange, { handle, stats }, target, options);
   } catch (err) {
     return answerFsError(req, res, err, options, notFound);
   } finally {
@@ -81,14 +82,13 @@ export function answerFsError(
  * leaves. Resolves, never rejects; the caller closes the file once it has.
  */
 export async function serveOpenFile(
-  req: StreamRequest,
-  res: ResponseSink,
-  connection: Connection,
+  exchange: Exchange,
   file: OpenFile,
-  fileName: string,
+  { fileName, admit }: Pick<OpenTarget, 'fileName' | 'admit'>,
   options: ResolvedSendOptions,
-  admit?: OpenTarget['admit'],
 ): Promise<StreamOutcome> {
+  const { req, connection } = exchange;
+  const res: ResponseSink = exchange.res;
   const { handle, stats } = file;
   const size = Number(stats.size);
   const identity = validatorsFor(stats);
@@ -150,26 +150,31 @@ export async function serveOpenFile(
       'Content-Length', String(compressed.body.length),
       ...fileHeaders.slice(2),
     ]);
-    return sendBuffer(req, res, connection, compressed.body, size, options);
+    return sendBuffer(exchange, compressed.body, size, options);
   }
   switch (range.kind) {
     case 'absent':
-    case 'ignored':
-      res.writeHead(200, ['Content-Type', contentType, 'Content-Length', String(size), ...fileHeaders]);
-      return sendBody(req, res, connection, { handle, fileName, status: 200, size, ranges: [{ start: 0, end: size - 1 }], framing: [] }, options);
+    case 'ignored': {
+      const headers = ['Content-Type', contentType, 'Content-Length', String(size), ...fileHeaders];
+      if (isShortBody(req, size, options)) return sendShort(req, res, connection, file, 200, headers, { start: 0, end: size - 1 }, options);
+      res.writeHead(200, headers);
+      return sendBody(exchange, { handle, fileName, status: 200, size, ranges: [{ start: 0, end: size - 1 }], framing: [] }, options);
+    }
     case 'unsatisfiable':
       return answer(req, res, 416, ['Content-Range', `bytes */${size}`, 'Accept-Ranges', 'bytes']);
     case 'partial': {
       const ranges = capOpenEnded(range.ranges, range.openEnded, options.maxChunkSize);
       if (ranges.length === 1) {
         const { start, end } = ranges[0]!;
-        res.writeHead(206, [
+        const headers = [
           'Content-Type', contentType,
           'Content-Length', String(end - start + 1),
           'Content-Range', `bytes ${start}-${end}/${size}`,
           ...fileHeaders,
-        ]);
-        return sendBody(req, res, connection, { handle, fileName, status: 206, size, ranges, framing: [] }, options);
+        ];
+        if (isShortBody(req, end - start + 1, options)) return sendShort(req, res, connection, file, 206, headers, ranges[0]!, options);
+        res.writeHead(206, headers);
+        return sendBody(exchange, { handle, fileName, status: 206, size, ranges, framing: [] }, options);
       }
       const multipart = layoutMultipart(ranges, size, contentType);
       res.writeHead(206, [
@@ -177,7 +182,7 @@ export async function serveOpenFile(
         'Content-Length', String(multipart.length),
         ...fileHeaders,
       ]);
-      return sendBody(req, res, connection, { handle, fileName, status: 206, size, ranges, framing: multipart.framing }, options);
+      return sendBody(exchange, { handle, fileName, status: 206, size, ranges, framing: multipart.framing }, options);
     }
     default:
       return assertNever(range);

@@ -3,8 +3,9 @@ import { ServerResponse } from 'node:http';
 import { BufferPool } from '../files/buffer-pool.ts';
 import { readChunkInto } from '../files/file-iterator.ts';
 import type { ByteRange } from '../http/range.ts';
-import type { ResponseSink, StreamOutcome, StreamRequest } from '../types.ts';
+import type { ResponseSink, StreamOutcome } from '../types.ts';
 import type { Connection } from './connection.ts';
+import type { Exchange } from './exchange.ts';
 import type { ResolvedSendOptions } from './options.ts';
 import { Pacer } from './rate-limit.ts';
 import { ReadSizer, type PendingRead } from './read-sizer.ts';
@@ -40,13 +41,9 @@ export type BodyPlan = {
  * Streams the ranges (with their multipart framing, if any) after the headers were written.
  * Waits for 'drain' whenever the socket is backed up, so memory stays flat for any client speed.
  */
-export async function sendBody(
-  req: StreamRequest,
-  res: ResponseSink,
-  connection: Connection,
-  plan: BodyPlan,
-  options: ResolvedSendOptions,
-): Promise<StreamOutcome> {
+export async function sendBody(exchange: Exchange, plan: BodyPlan, options: ResolvedSendOptions): Promise<StreamOutcome> {
+  const { req, connection } = exchange;
+  const res: ResponseSink = exchange.res;
   const { handle, fileName, status, size, ranges, framing } = plan;
   const served = status === 206 ? ranges : undefined;
   if (req.method === 'HEAD') {
@@ -114,9 +111,7 @@ export async function sendBody(
  * disconnect and send-timeout rules as a file body; HEAD sends none.
  */
 export async function sendBuffer(
-  req: StreamRequest,
-  res: ResponseSink,
-  connection: Connection,
+  { req, res, connection }: Exchange,
   body: Buffer,
   size: number,
   options: ResolvedSendOptions,

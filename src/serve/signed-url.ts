@@ -1,10 +1,10 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { strongMatch } from '../http/etag.ts';
-import type { IdentifyViewer, StreamRequest } from '../types.ts';
+import type { StreamRequest } from '../types.ts';
+import type { Exchange } from './exchange.ts';
 import type { Validators } from '../http/preconditions.ts';
 import { decodeFormComponent, requestedPath } from '../files/request-path.ts';
-import { clientIp } from '../http/client-ip.ts';
 
 /**
  * How long after its expiry a signed link still serves a resumed range (see `admitResume`):
@@ -290,24 +290,19 @@ export function readSignedLink(url: string): SignedLink | 'missing' | 'malformed
 
 /**
  * Checks the signed link of a request for the normalised `path`: reads the parameters, then the
- * values the link says it is bound to (the address by `clientIp(req, trustProxy)`, the user id
- * from `identify(req)`, which must report an authenticated viewer), then verifies.
+ * values the link says it is bound to (the exchange's address, through `trustProxy`, and the user
+ * id from `identify(req)`, which must report an authenticated viewer), then verifies.
  *
  * A user-bound link on a handler without `identify` is a `'mismatch'` (403), not a reported
  * error: any client can write `bind=user` into a URL. Rejects only when `identify` throws.
  */
-export async function checkSignedRequest(
-  req: StreamRequest,
-  path: string,
-  verifier: UrlVerifier,
-  viewer: { readonly identify: IdentifyViewer | undefined; readonly trustProxy: readonly string[] },
-): Promise<SignatureCheck> {
-  const link = readSignedLink(req.url ?? '/');
+export async function checkSignedRequest(exchange: Exchange, path: string, verifier: UrlVerifier): Promise<SignatureCheck> {
+  const link = readSignedLink(exchange.req.url ?? '/');
   if (typeof link === 'string') return link;
   const bound: { ip?: string; user?: string } = {};
-  if (link.bind.includes('ip')) bound.ip = clientIp(req, viewer.trustProxy);
+  if (link.bind.includes('ip')) bound.ip = exchange.ip();
   if (link.bind.includes('user')) {
-    const who = viewer.identify === undefined ? undefined : await viewer.identify(req);
+    const who = await exchange.viewer();
     if (who?.isAuthenticated !== true || who.userId === null) return 'mismatch';
     bound.user = String(who.userId);
   }

@@ -1,12 +1,15 @@
 import { resolveSendOptions, type ResolvedSendOptions, type SendOptions } from './options.ts';
 import { answer, openAndServe } from './respond.ts';
-import { watchConnection } from './connection.ts';
 import { answerPreflight, attachCors } from './preflight.ts';
+import { createExchange, type ExchangeOptions } from './exchange.ts';
+import { awaitTurn } from './fairness.ts';
 import type { StreamOutcome, StreamRequest, StreamResponse } from '../types.ts';
 
 // Options objects are usually module constants: validate each one once, not per request.
 const resolvedCache = new WeakMap<SendOptions, ResolvedSendOptions>();
 const NO_OPTIONS: SendOptions = Object.freeze({});
+// streamFile neither logs nor checks links: it never asks who is watching.
+const NO_VIEWER: ExchangeOptions = Object.freeze({ identify: undefined, trustProxy: [] });
 
 /**
  * Streams one file you chose to a request, for your own routes: the same Range, conditional
@@ -29,7 +32,7 @@ export async function streamFile(
   absolutePath: string,
   options: SendOptions = NO_OPTIONS,
 ): Promise<StreamOutcome> {
-  const connection = watchConnection(res);
+  const exchange = createExchange(req, res, NO_VIEWER);
   let resolved = resolvedCache.get(options);
   if (resolved === undefined) {
     resolved = resolveSendOptions(options);
@@ -39,6 +42,8 @@ export async function streamFile(
   if (preflight !== undefined) return { status: preflight, bytesSent: 0, aborted: false, size: undefined, ranges: undefined };
   attachCors(req, res, resolved.cors);
   if (req.method !== 'GET' && req.method !== 'HEAD') return answer(req, res, 405, ['Allow', 'GET, HEAD']);
-  const served = await openAndServe(req, res, connection, { path: absolutePath, fileName: absolutePath }, resolved);
+  const served = (await awaitTurn(req, res, resolved.turns)) && !exchange.connection.closed
+    ? await openAndServe(exchange, { path: absolutePath, fileName: absolutePath }, resolved)
+    : undefined;
   return served ?? { status: 0, bytesSent: 0, aborted: true, size: undefined, ranges: undefined };
 }

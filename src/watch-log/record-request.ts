@@ -1,5 +1,5 @@
 import { clientIp } from '../http/client-ip.ts';
-import type { IdentifyViewer, StreamOutcome, StreamRequest, Viewer, WatchRecorder } from '../types.ts';
+import type { IdentifyViewer, RequestFacts, StreamOutcome, StreamRequest, Viewer, WatchRecorder } from '../types.ts';
 
 /** How `logWatchRequest` finds the viewer and the client's address. */
 export type ViewerOptions = {
@@ -42,31 +42,48 @@ export async function logWatchRequest(
   served: ServedFile,
   options: ViewerOptions = {},
 ): Promise<void> {
-  const { outcome } = served;
-  if (req.method !== 'GET' || (outcome.status !== 200 && outcome.status !== 206) || outcome.size === undefined) return;
+  const range = req.headers.range;
+  let ip = served.ip;
+  let viewer: Promise<Viewer | null | undefined> | undefined;
+  const facts: RequestFacts = {
+    method: req.method ?? 'GET',
+    range: typeof range === 'string' ? range : undefined,
+    userAgent: req.headers['user-agent'],
+    startedAt: served.startedAt,
+    ip: () => (ip ??= clientIp(req, options.trustProxy ?? [])),
+    viewer: () => (viewer ??= new Promise((resolve) => resolve(options.identify?.(req)))),
+  };
+  await recordWatch(log, facts, served.path, served.outcome);
+}
+
+/**
+ * Records one served request from what was known of it when it arrived (the handler passes its
+ * exchange): nothing here reads the request after the response. Same rules as `logWatchRequest`.
+ */
+export async function recordWatch(log: WatchRecorder, request: RequestFacts, path: string, outcome: StreamOutcome): Promise<void> {
+  if (request.method !== 'GET' || (outcome.status !== 200 && outcome.status !== 206) || outcome.size === undefined) return;
   // A client that left before the headers went out got nothing: no watch, and no session that a
   // client opening and dropping connections could multiply.
   if (outcome.aborted && outcome.bytesSent === 0) return;
   let viewer: Viewer = ANONYMOUS;
   try {
-    viewer = (await options.identify?.(req)) ?? ANONYMOUS;
+    viewer = (await request.viewer()) ?? ANONYMOUS;
   } catch {
     // The watch must still be counted; who it was is unknown.
   }
-  const range = req.headers.range;
   log.record({
-    path: served.path,
+    path,
     userId: viewer.userId === null ? null : String(viewer.userId),
     isAuthenticated: viewer.isAuthenticated === true,
-    ip: served.ip ?? clientIp(req, options.trustProxy ?? []),
-    userAgent: req.headers['user-agent'] ?? null,
+    ip: request.ip(),
+    userAgent: request.userAgent ?? null,
     status: outcome.status,
-    range: typeof range === 'string' ? range : null,
+    range: request.range ?? null,
     ranges: outcome.ranges ?? (outcome.size > 0 ? [{ start: 0, end: outcome.size - 1 }] : []),
     bytesSent: outcome.bytesSent,
     aborted: outcome.aborted,
     size: outcome.size,
-    startedAt: served.startedAt,
-    durationMs: Date.now() - served.startedAt,
+    startedAt: request.startedAt,
+    durationMs: Date.now() - request.startedAt,
   });
 }

@@ -84,6 +84,34 @@ describe('openConfined with an OpenFileCache', () => {
     assert.equal(await fdsOn(path), 0, 'close() closes it');
   });
 
+  it('500 concurrent first opens of one file share one descriptor (single flight), each with its own lease', async () => {
+    const path = fixtures.file('stampede.bin', 3000);
+    const cache = newCache();
+    const leases = (await Promise.all(Array.from({ length: 500 }, () => openConfined('stampede.bin', confinement, cache)))).map(leased);
+    assert.equal(new Set(leases.map((lease) => lease.file.handle.fd)).size, 1);
+    assert.equal(await fdsOn(path), 1, 'one descriptor for 500 misses');
+    for (const lease of leases.slice(0, 250)) await lease.release();
+    await cache.close(); // evicted, but 250 responses still read it
+    assert.equal(await fdsOn(path), 1);
+    assert.deepEqual(await contents(leases[499]!), pattern(0, 2999));
+    for (const lease of leases.slice(250)) await lease.release();
+    assert.equal(await fdsOn(path), 0, 'closed once the last lease is released');
+  });
+
+  it('concurrent misses share a verdict and an error too', async () => {
+    mkdirSync(fixtures.path('a-folder'), { recursive: true });
+    const cache = newCache();
+    const verdicts = await Promise.all(Array.from({ length: 20 }, () => openConfined('a-folder', confinement, cache)));
+    assert.deepEqual(new Set(verdicts), new Set(['not-a-file']));
+    const missing = await Promise.allSettled(Array.from({ length: 20 }, () => openConfined('nope.bin', confinement, cache)));
+    assert.deepEqual(new Set(missing.map((m) => m.status === 'rejected' && (m.reason as NodeJS.ErrnoException).code)), new Set(['ENOENT']));
+    assert.equal(cache.size, 0);
+    fixtures.file('nope.bin', 10);
+    const later = leased(await openConfined('nope.bin', confinement, cache));
+    assert.deepEqual(await contents(later), pattern(0, 9), 'a failed flight is not remembered');
+    await later.release();
+  });
+
   const changes: ReadonlyArray<{ name: string; change: (path: string) => void; expected: Buffer }> = [
     {
       name: 'rewritten in place with the same size',

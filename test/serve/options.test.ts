@@ -67,6 +67,8 @@ describe('resolveSendOptions / resolveOptions misuse', () => {
     { name: 'mediaTypes', options: { mediaTypes: 'video/mp4' as never } },
     { name: 'sendTimeoutMs', options: { sendTimeoutMs: -1 } },
     { name: 'sendTimeoutMs', options: { sendTimeoutMs: 1.5 } },
+    { name: 'maxStreamsPerSession', options: { maxStreamsPerSession: 0 } },
+    { name: 'maxStreamsPerSession', options: { maxStreamsPerSession: 2.5 } },
     { name: 'cacheControl', options: { cacheControl: bad(true) } },
     { name: 'cacheControl', options: { cacheControl: bad(60) } },
     { name: 'onError', options: { onError: bad('console.error') } },

@@ -1,0 +1,123 @@
+import { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { StreamRequest, StreamResponse } from '../types.ts';
+
+/** Default for `maxStreamsPerSession`: HTTP/2 streams of one session holding a file at once. */
+export const DEFAULT_MAX_STREAMS_PER_SESSION = 100;
+
+/**
+ * Where each connection's turns are kept: one slot count per HTTP/2 session (HTTP/1.1 needs
+ * none, its socket is the turn). Made once per handler.
+ */
+export type Turns = {
+  readonly maxStreamsPerSession: number;
+  readonly sessions: WeakMap<object, Slots>;
+};
+
+export function createTurns(maxStreamsPerSession: number): Turns {
+  return { maxStreamsPerSession, sessions: new WeakMap() };
+}
+
+/**
+ * Waits until this request may hold a file and a read buffer, so one connection cannot pin the
+ * server: resolves true once it may, false when the client left while waiting. The turn is given
+ * back by itself when the response finishes or closes.
+ *
+ * HTTP/1.1: Node hands every pipelined request to the handler at once, and queues the responses
+ * behind the one writing (RFC 9112 §9.3.2: responses go in request order); a queued response has
+ * no socket until Node's `assignSocket` gives it one and emits 'socket'. Waiting for that event
+ * makes each connection hold at most one file and buffer, as nginx and Go do. A client that
+ * leaves meanwhile closes the socket, which ends the wait.
+ *
+ * HTTP/2: streams of one session run concurrently (RFC 9113 §5.1.2), so they take one of
+ * `maxStreamsPerSession` slots of their session, freed when a response finishes or its stream
+ * closes; a stream reset while waiting leaves the queue.
+ */
+export function awaitTurn(req: StreamRequest, res: StreamResponse, turns: Turns): Promise<boolean> {
+  if (res instanceof ServerResponse) return awaitSocket(req, res);
+  const session = (req as { stream?: { session?: object | undefined } }).stream?.session;
+  if (session === undefined) return Promise.resolve(true);
+  let slots = turns.sessions.get(session);
+  if (slots === undefined) {
+    slots = new Slots(turns.maxStreamsPerSession);
+    turns.sessions.set(session, slots);
+  }
+  return slots.acquire(res);
+}
+
+function awaitSocket(req: StreamRequest, res: ServerResponse): Promise<boolean> {
+  if (res.socket !== null) return Promise.resolve(true);
+  const socket = req.socket as Socket | null;
+  if (socket === null || socket.destroyed || res.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onSocket = (): void => {
+      socket.off('close', onClose);
+      resolve(!res.destroyed);
+    };
+    const onClose = (): void => {
+      res.off('socket', onSocket);
+      resolve(false);
+    };
+    res.once('socket', onSocket);
+    socket.once('close', onClose);
+  });
+}
+
+/** A counting semaphore whose holders give their slot back when their response is over. */
+class Slots {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  acquire(res: StreamResponse): Promise<boolean> {
+    if (isOver(res)) return Promise.resolve(false);
+    if (this.#free > 0) {
+      this.#free--;
+      this.#holdUntilOver(res);
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const grant = (): void => {
+        res.off('close', onClose);
+        this.#holdUntilOver(res);
+        resolve(true);
+      };
+      const onClose = (): void => {
+        const at = this.#waiting.indexOf(grant);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        resolve(false);
+      };
+      this.#waiting.push(grant);
+      res.once('close', onClose);
+    });
+  }
+
+  // A slot is free again only once the response is over: a finished handler may still have its
+  // last chunk buffered in the stream, waiting on flow control.
+  #holdUntilOver(res: StreamResponse): void {
+    let held = true;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      res.off('finish', release);
+      res.off('close', release);
+      const next = this.#waiting.shift();
+      if (next === undefined) this.#free++;
+      else next();
+    };
+    if (isOver(res)) queueMicrotask(release);
+    else {
+      res.once('finish', release);
+      res.once('close', release);
+    }
+  }
+}
+
+// Not `writableFinished`: an HTTP/2 response to HEAD has it set before anything was sent.
+function isOver(res: StreamResponse): boolean {
+  const stream = (res as { stream?: { destroyed: boolean; closed: boolean } }).stream;
+  return stream === undefined || stream.destroyed || stream.closed;
+}
