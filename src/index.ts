@@ -28,7 +28,13 @@ export type {
   Viewer,
   WatchEntry,
   WatchRecorder,
+  PlaybackEvents,
+  PlaybackReport,
+  PlaybackRecorder,
 } from './types.ts';
+export { BEACON_PATH, BEACON_SCRIPT_PATH } from './beacon/index.ts';
+export { MAX_BEACON_BYTES } from './serve/beacon-report.ts';
+export { createBeaconHandler } from './serve/beacon.ts';
 export type {
   StreamHandlerOptions,
   SendOptions,

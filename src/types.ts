@@ -102,3 +102,38 @@ export type WatchRecorder = {
   record(entry: WatchEntry): void;
   close(): void;
 };
+
+/** Counts of what the player did, as totals since its page loaded (see the beacon). */
+export type PlaybackEvents = {
+  readonly play: number;
+  readonly pause: number;
+  readonly seek: number;
+  readonly ended: number;
+  readonly stall: number;
+  readonly hidden: number;
+};
+
+/** One validated player beacon, tied to the viewer and file the stream requests have. */
+export type PlaybackReport = {
+  /** The file the report's media URL names, relative to root (a manifest for HLS/DASH). */
+  readonly path: string;
+  readonly userId: string | null;
+  readonly isAuthenticated: boolean;
+  readonly ip: string;
+  readonly userAgent: string | null;
+  /** Epoch ms, when the server received it. */
+  readonly receivedAt: number;
+  readonly durationSeconds: number;
+  /** The playback position, seconds. */
+  readonly position: number;
+  /** `video.played`, merged: [start, end] seconds, each within the duration. */
+  readonly played: readonly (readonly [number, number])[];
+  /** Seconds spent stalled (waiting) while playing. */
+  readonly rebufferSeconds: number;
+  readonly events: PlaybackEvents;
+};
+
+/** A watch log that also takes player reports (`WatchLog` is one). */
+export type PlaybackRecorder = WatchRecorder & {
+  recordPlayback(report: PlaybackReport): void;
+};

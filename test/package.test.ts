@@ -97,7 +97,10 @@ new RangeParser().parse(1, 2);
 
 const SUBPATHS_MJS = `import * as log from 'sage-stream/watch-log';
 import * as viewer from 'sage-stream/watch-log/viewer';
-console.log(JSON.stringify({ log: Object.keys(log).sort(), viewer: Object.keys(viewer).sort() }));
+import * as beacon from 'sage-stream/beacon';
+import { Script } from 'node:vm';
+new Script(beacon.BEACON_SCRIPT); // the served script, as compiled into dist, still parses
+console.log(JSON.stringify({ log: Object.keys(log).sort(), viewer: Object.keys(viewer).sort(), beacon: Object.keys(beacon).sort(), helpers: /__name|__awaiter/.test(beacon.BEACON_SCRIPT) }));
 `;
 
 const RUN_MJS = `import { createServer } from 'node:http';
@@ -192,9 +195,11 @@ describe('npm pack → install in a fresh project', { timeout: 120_000 }, () => 
     }
   });
 
-  it('imports sage-stream/watch-log and sage-stream/watch-log/viewer from plain JS', async () => {
+  it('imports sage-stream/watch-log, sage-stream/watch-log/viewer and sage-stream/beacon from plain JS', async () => {
     const { stdout } = await mustRun(process.execPath, ['subpaths.mjs'], consumer);
-    const got = JSON.parse(stdout) as { log: string[]; viewer: string[] };
+    const got = JSON.parse(stdout) as { log: string[]; viewer: string[]; beacon: string[]; helpers: boolean };
+    assert.deepEqual(got.beacon, ['BEACON_PATH', 'BEACON_SCRIPT', 'BEACON_SCRIPT_PATH', 'attachBeacon']);
+    assert.equal(got.helpers, false, 'the compiled beacon must not call a transpiler helper');
     for (const name of ['WatchLog', 'createWatchLog', 'logWatchRequest']) assert.ok(got.log.includes(name), `${name}: ${got.log.join(', ')}`);
     for (const name of ['createWatchLogHandler', 'tokenAuthorizer']) assert.ok(got.viewer.includes(name), `${name}: ${got.viewer.join(', ')}`);
   });

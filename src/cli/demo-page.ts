@@ -9,6 +9,12 @@ export type DemoPageOptions = {
   readonly streamBase: string;
   /** Whether `files` was cut short (the page says only the first ones are listed). */
   readonly truncated?: boolean | undefined;
+  /** The file to open first (the page's `?path=`); one not in `files` is ignored. Default: the first. */
+  readonly open?: string | undefined;
+  /** Seconds to resume the first file at: "continue watching" (watchLog.position). */
+  readonly resumeAt?: number | undefined;
+  /** Loads the player beacon from `/_sage/beacon.js`, so the watch log knows what was played. */
+  readonly beacon?: boolean | undefined;
 };
 
 // The inline style and script are constants, so the Content-Security-Policy can allow exactly
@@ -27,6 +33,10 @@ video { width: 100%; background: #000; border-radius: 4px; }
 
 const SCRIPT = `
 const video = document.getElementById('player');
+if (video !== null && video.dataset.start) {
+  // Continue watching: once, where this viewer last stopped.
+  video.addEventListener('loadedmetadata', () => { video.currentTime = Number(video.dataset.start); }, { once: true });
+}
 const title = document.getElementById('title');
 const position = document.getElementById('position');
 const links = document.querySelectorAll('a[data-play]');
@@ -37,6 +47,7 @@ for (const link of links) {
     for (const other of links) other.removeAttribute('aria-current');
     link.setAttribute('aria-current', 'true');
     title.textContent = link.textContent;
+    history.replaceState(null, '', '?path=' + encodeURIComponent(link.textContent));
     video.src = link.href;
     video.play().catch(() => {});
   });
@@ -63,9 +74,10 @@ const sha256 = (text: string): string => `'sha256-${createHash('sha256').update(
  */
 export const DEMO_PAGE_CSP: string = [
   "default-src 'none'",
-  `script-src ${sha256(SCRIPT)}`,
+  `script-src 'self' ${sha256(SCRIPT)}`, // 'self': the beacon, /_sage/beacon.js
   `style-src ${sha256(STYLE)}`,
   "media-src 'self'",
+  "connect-src 'self'", // the beacon's reports (sendBeacon / fetch) go to /_sage/beacon
   'img-src data:', // the empty data: favicon, so the browser does not ask for /favicon.ico
   "base-uri 'none'",
   "form-action 'none'",
@@ -99,14 +111,18 @@ export const DEMO_PAGE_HEADERS: readonly string[] = Object.freeze([
  * res.end(html);
  */
 export function renderDemoPage(options: DemoPageOptions): string {
-  const { files, streamBase, truncated = false } = options;
+  const { streamBase, truncated = false, resumeAt, beacon = false } = options;
+  // The file asked for goes first, so the player opens it.
+  const files = options.open !== undefined && options.files.includes(options.open) ? [options.open, ...options.files.filter((f) => f !== options.open)] : options.files;
   // toWellFormed: encodeURIComponent throws on a lone surrogate, which a Windows file name may hold.
   const urlOf = (file: string): string => `${streamBase}?path=${encodeURIComponent(file.toWellFormed())}`;
   const first = files[0];
   const player =
     first === undefined
       ? '<p>No playable media files in this folder.</p>'
-      : `<video id="player" controls preload="metadata" src="${escapeHtml(urlOf(first))}"></video>
+      : `<video id="player" controls preload="metadata" src="${escapeHtml(urlOf(first))}"${beacon ? ' data-sage-beacon' : ''}${
+          resumeAt !== undefined && Number.isFinite(resumeAt) && resumeAt > 0 ? ` data-start="${resumeAt}"` : ''
+        }></video>
 <h2 id="title">${escapeHtml(first)}</h2>
 <p class="seek">
 <button type="button" data-seek="0">Start</button>
@@ -148,7 +164,7 @@ ${items}
 </ol>${more}
 </nav>
 </main>
-<script>${SCRIPT}</script>
+<script>${SCRIPT}</script>${beacon ? '\n<script src="/_sage/beacon.js"></script>' : ''}
 </body>
 </html>
 `;

@@ -8,6 +8,7 @@ import { WatchLog } from '../watch-log/watch-log.ts';
 import { createWatchLogHandler, tokenAuthorizer } from '../watch-log/viewer/viewer.ts';
 import { sendStatus } from '../serve/responses.ts';
 import { signUrl } from '../serve/signed-url.ts';
+import { clientIp } from '../http/client-ip.ts';
 import { redactSignature } from './admin-token.ts';
 import { ADMIN_PATH, DEFAULT_HOST, DEFAULT_LOG_MAX_AGE_DAYS, DEFAULT_LOG_MAX_ROWS, DEFAULT_PORT, DEFAULT_PREFIX, SAMPLE_DIR, SHUTDOWN_GRACE_MS, STREAM_PATH, STARTUP_LINK_SECONDS, type ServeConfig, type ServeOptions } from './args.ts';
 
@@ -71,7 +72,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const signed = config.signingSecrets.length > 0 ? { secrets: config.signingSecrets } : undefined;
   const cors = config.cors === undefined ? undefined : config.cors === '*' ? true : { origin: config.cors };
   const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog, signed, rate: config.rate, cors };
-  const stream = createStreamHandler({ ...common, mode: 'query', param: 'path' });
+  // With a log, the query route also takes the player beacon's reports (/_sage/beacon).
+  const stream = createStreamHandler({ ...common, mode: 'query', param: 'path', beacon: watchLog !== undefined });
   const files = createStreamHandler({ ...common, mode: 'path', prefix: config.prefix });
 
   // Run in reverse order by close(), after the last response has ended: the handlers first let
@@ -94,8 +96,9 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     const query = url.indexOf('?');
     const pathname = query === -1 ? url : url.slice(0, query);
     // The demo page lists every file and links them unsigned: off when links must be signed.
-    if (pathname === '/' && signed === undefined) return void sendDemoPage(req, res, config.dir, onError);
+    if (pathname === '/' && signed === undefined) return void sendDemoPage(req, res, config.dir, onError, watchLog);
     if (pathname === STREAM_PATH || pathname === `${STREAM_PATH}/`) return stream(req, res);
+    if (watchLog !== undefined && pathname.startsWith('/_sage/')) return stream(req, res);
     if (pathname === config.prefix || pathname.startsWith(`${config.prefix}/`)) return files(req, res);
     if (admin && (pathname === ADMIN_PATH || pathname.startsWith(`${ADMIN_PATH}/`))) return admin(req, res);
     return sendStatus(req, res, 404);
@@ -142,12 +145,19 @@ async function sendDemoPage(
   res: ServerResponse,
   dir: string,
   onError: (err: unknown, req: IncomingMessage) => void,
+  watchLog: WatchLog | undefined,
 ): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendStatus(req, res, 405, ['Allow', 'GET, HEAD']);
   let html: string;
   try {
     const { files, truncated } = await listMedia(dir);
-    html = renderDemoPage({ files, streamBase: STREAM_PATH, truncated });
+    const url = req.url ?? '/';
+    const asked = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '').get('path') ?? undefined;
+    const open = asked !== undefined && files.includes(asked) ? asked : files[0];
+    // Continue watching: the demo knows viewers only as address + browser, as the log does.
+    const viewer = { ip: clientIp(req, []), userAgent: req.headers['user-agent'] ?? null };
+    const resumeAt = open === undefined ? undefined : watchLog?.position({ path: open, viewer });
+    html = renderDemoPage({ files, streamBase: STREAM_PATH, truncated, open, resumeAt, beacon: watchLog !== undefined });
   } catch (err) {
     onError(err, req);
     return sendStatus(req, res, 500);

@@ -141,6 +141,8 @@ function toSendOptions(options: FetchSendOptions): SendOptions {
 function toStreamOptions(options: FetchHandlerOptions): StreamHandlerOptions {
   const { permissions, identify } = options;
   if (permissions !== undefined && !Array.isArray(permissions)) throw new TypeError('options.permissions must be an array of functions');
+  // The beacon endpoint reads a node:http request body; a fetch Request would need its own reader.
+  if (options.beacon === true) throw new TypeError('options.beacon is not supported by the fetch handler: mount createStreamHandler for /_sage/beacon');
   const send = toSendOptions(options);
   return {
     ...options,

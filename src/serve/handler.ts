@@ -22,6 +22,8 @@ import { answerPreflight, attachCors } from './preflight.ts';
 import type { BlockCacheStats } from '../files/block-cache.ts';
 import { awaitTurn } from './fairness.ts';
 import { createExchange, type Exchange } from './exchange.ts';
+import { beaconRoute, createBeaconEndpoint, sendBeaconScript, type BeaconEndpoint } from './beacon.ts';
+import type { PlaybackRecorder } from '../types.ts';
 
 /** Express/Connect's `next`: called to pass a request on when there is nothing to serve. */
 export type NextFunction = (err?: unknown) => void;
@@ -66,7 +68,9 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   };
   // Requests still running, so close() can let their watch-log entries land first.
   const inflight = new Set<Promise<unknown>>();
+  const beacon = resolved.beacon ? createBeaconEndpoint(resolved, setup.locator, playbackLog(resolved)) : undefined;
   const handler = (req: StreamRequest, res: StreamResponse, next?: NextFunction): void => {
+    if (beacon !== undefined && answerBeacon(req, res, beacon, resolved)) return;
     const exchange = createExchange(req, res, resolved);
     // The address is read now: after the response, a client that closed has none (pinned by a test).
     if (resolved.watchLog !== undefined) exchange.ip();
@@ -85,6 +89,29 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   };
   const blockCacheStats = (): BlockCacheStats | undefined => resolved.blockCache?.stats;
   return Object.assign(handler, { close, blockCacheStats });
+}
+
+/** The watch log as a taker of player reports; one that is only a WatchRecorder drops them. */
+async function playbackLog(options: ResolvedOptions): Promise<PlaybackRecorder | undefined> {
+  const log = await options.watchLog;
+  return log !== undefined && typeof (log as Partial<PlaybackRecorder>).recordPlayback === 'function' ? (log as PlaybackRecorder) : undefined;
+}
+
+/** Answers the beacon's own two URLs; false for every other request. */
+function answerBeacon(req: StreamRequest, res: StreamResponse, beacon: BeaconEndpoint, options: ResolvedOptions): boolean {
+  const url = req.url ?? '/';
+  const mark = url.indexOf('?');
+  const route = beaconRoute(mark === -1 ? url : url.slice(0, mark), options.mode === 'path' ? options.prefix : '');
+  if (route === undefined) return false;
+  attachCors(req, res, options.cors); // an allowed page may read the answer (fetch instead of sendBeacon)
+  if (route === 'script') sendBeaconScript(req, res);
+  else {
+    beacon(req, res).catch((err: unknown) => {
+      reportError(options, err, req);
+      answer(req, res, 500);
+    });
+  }
+  return true;
 }
 
 /** What a handler sets up once: its options, where the file name is, its open-file cache. */

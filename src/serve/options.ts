@@ -137,6 +137,11 @@ export type StreamHandlerOptions = SendOptions & {
    * Default `{ maxFiles: 256, inactiveMs: 20_000 }`.
    */
   readonly openFileCache?: false | Partial<OpenFileCacheOptions> | undefined;
+  /**
+   * Takes player reports (README: Viewing analytics): POST `/_sage/beacon` (after `prefix` in path
+   * mode) and serves the beacon script at `/_sage/beacon.js`. Needs `watchLog`. Default: off.
+   */
+  readonly beacon?: boolean | undefined;
 };
 
 /** `SendOptions` after validation, with everything precomputed that does not vary per request. */
@@ -177,6 +182,7 @@ export type ResolvedOptions = ResolvedSendOptions & {
   readonly openFileCache: OpenFileCacheOptions | undefined;
   /** The signed-link verifier, when `signed` is on. */
   readonly signed: UrlVerifier | undefined;
+  readonly beacon: boolean;
 };
 
 /** 1 MiB reads take one connection from ~0.5 to over 1 GB/s (FACTS); the budget bounds their memory. */
@@ -292,6 +298,9 @@ export function resolveOptions(options: StreamHandlerOptions): ResolvedOptions {
   if (signed !== undefined && mode === 'query' && SIGNATURE_PARAMS.includes(param)) {
     throw new TypeError(`options.param must not be a signature parameter (${SIGNATURE_PARAMS.join(', ')}) with signed links, got '${param}'`);
   }
+  const { beacon = false } = options;
+  if (typeof beacon !== 'boolean') throw new TypeError(`options.beacon must be a boolean, got ${typeof beacon}`);
+  if (beacon && watchLog === false) throw new TypeError('options.beacon needs options.watchLog: reports are stored in the watch log');
   const defaultCacheControl =
     permissions.length > 0 || signed !== undefined ? PRIVATE_CACHE_CONTROL : PUBLIC_CACHE_CONTROL;
   const send = resolveSendOptions(options, defaultCacheControl);
@@ -311,6 +320,7 @@ export function resolveOptions(options: StreamHandlerOptions): ResolvedOptions {
     trustProxy: Object.freeze([...trustProxy]),
     openFileCache: resolveOpenFileCache(options.openFileCache),
     signed,
+    beacon,
   });
 }
 

@@ -1,4 +1,6 @@
-export { WatchLog, createWatchLog, type WatchEntry, type WatchLogOptions, type WatchLogStats } from './watch-log.ts';
+export { WatchLog, createWatchLog, type WatchEntry, type WatchLogOptions, type WatchLogStats, type PositionQuery, type HeatStrip } from './watch-log.ts';
+export { mergePlayedRanges, MAX_PLAYED_RANGES, type PlayedRange } from './played-ranges.ts';
+export type { SessionKind } from './playback.ts';
 export type {
   WatchQuery,
   WatchPage,
@@ -8,4 +10,4 @@ export type {
   PruneResult,
 } from './query.ts';
 export { logWatchRequest, type ViewerOptions, type ServedFile } from './record-request.ts';
-export type { Viewer, IdentifyViewer, WatchRecorder } from '../types.ts';
+export type { Viewer, IdentifyViewer, WatchRecorder, PlaybackReport, PlaybackRecorder } from '../types.ts';

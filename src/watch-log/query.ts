@@ -1,4 +1,6 @@
 import type { SQLInputValue } from 'node:sqlite';
+import type { SessionKind } from './playback.ts';
+import { parsePlayedRanges, type PlayedRange } from './played-ranges.ts';
 
 /** Filters, sorting and paging for {@link WatchLog.requests}, {@link WatchLog.sessions} and {@link WatchLog.videos}. */
 export type WatchQuery = {
@@ -57,6 +59,25 @@ export type SessionRow = {
   readonly coveredBytes: number;
   /** coveredBytes / size, 0..1 (0 for an empty file). */
   readonly coverage: number;
+  /** 'video', 'stream' (an HLS/DASH manifest, its segments joined) or 'asset' (not listed by default). */
+  readonly kind: SessionKind;
+  /** Share of the file's bytes sent, 0…100; null for a stream, whose bytes are in its segments. */
+  readonly deliveredPercent: number | null;
+  /** The union of what the player reported as played, [start, end] seconds; empty without a beacon. */
+  readonly playedRanges: readonly PlayedRange[];
+  /** Length of playedRanges, seconds. */
+  readonly watchedSeconds: number;
+  /** watchedSeconds / durationSeconds × 100; null without a beacon report. */
+  readonly watchedPercent: number | null;
+  /** The media's duration as the player reported it; null without a beacon report. */
+  readonly durationSeconds: number | null;
+  /** The last reported playback position, seconds; null without a beacon report. */
+  readonly position: number | null;
+  readonly rebufferSeconds: number;
+  /** Beacon reports stored for this session. */
+  readonly reports: number;
+  /** Event totals reported by the beacon (play, pause, seek, ended, stall, hidden). */
+  readonly events: Readonly<Record<string, number>>;
 };
 
 /** Totals for one path over its sessions. */
@@ -67,9 +88,17 @@ export type VideoTotalRow = {
   readonly viewers: number;
   readonly requests: number;
   readonly bytesSent: number;
-  /** Mean session coverage, 0..1. */
+  /** Mean session coverage, 0..1 (byte coverage: what was delivered, not watched). */
   readonly avgCoverage: number;
   readonly lastSeen: number;
+  /** Longest duration a player reported; null when no session had a beacon. */
+  readonly durationSeconds: number | null;
+  /** Played seconds summed over sessions. */
+  readonly watchedSeconds: number;
+  /** Mean watchedPercent over sessions with a beacon report; null when there were none. */
+  readonly avgWatchedPercent: number | null;
+  /** Sessions with at least one beacon report. */
+  readonly reportedSessions: number;
 };
 
 /** Result of {@link WatchLog.requests} and {@link WatchLog.sessions}: one page and the count of all matches. */
@@ -102,6 +131,8 @@ export const SESSION_SORTS: Readonly<Record<string, string>> = Object.freeze({
   size: 'size',
   coveredBytes: 'covered_bytes',
   coverage: 'coverage',
+  watchedSeconds: 'watched_seconds',
+  position: 'position_seconds',
 });
 
 /** Sort keys accepted by {@link WatchLog.videos}, mapped to result columns. */
@@ -113,6 +144,8 @@ export const VIDEO_SORTS: Readonly<Record<string, string>> = Object.freeze({
   requests: 'requests',
   bytesSent: 'bytesSent',
   avgCoverage: 'avgCoverage',
+  avgWatchedPercent: 'avgWatchedPercent',
+  watchedSeconds: 'watchedSeconds',
 });
 
 const DEFAULT_LIMIT = 50;
@@ -211,7 +244,41 @@ export function toSessionRow(r: Row): SessionRow {
     size: Number(r['size']),
     coveredBytes: Number(r['coveredBytes']),
     coverage: Number(r['coverage']),
+    ...playbackFields(r),
   };
+}
+
+function playbackFields(r: Row): Omit<SessionRow, keyof ReturnType<typeof viewerFields> | 'firstSeen' | 'lastSeen' | 'requests' | 'bytesSent' | 'size' | 'coveredBytes' | 'coverage'> {
+  const kind = String(r['kind']) as SessionKind;
+  const duration = nullableNumber(r['durationSeconds']);
+  const watchedSeconds = Number(r['watchedSeconds'] ?? 0);
+  const reports = Number(r['reports'] ?? 0);
+  let events: Record<string, number> = {};
+  try {
+    events = JSON.parse(String(r['events'] ?? '{}')) as Record<string, number>;
+  } catch {
+    // A damaged row shows no events.
+  }
+  return {
+    kind,
+    deliveredPercent: kind === 'stream' ? null : round1(Number(r['coverage']) * 100),
+    playedRanges: parsePlayedRanges(r['playedRanges']),
+    watchedSeconds,
+    watchedPercent: reports > 0 && duration !== null && duration > 0 ? round1(Math.min(100, (watchedSeconds * 100) / duration)) : null,
+    durationSeconds: duration,
+    position: nullableNumber(r['position']),
+    rebufferSeconds: Number(r['rebufferSeconds'] ?? 0),
+    reports,
+    events,
+  };
+}
+
+function nullableNumber(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
 }
 
 export function toVideoTotalRow(r: Row): VideoTotalRow {
@@ -221,7 +288,11 @@ export function toVideoTotalRow(r: Row): VideoTotalRow {
     viewers: Number(r['viewers']),
     requests: Number(r['requests']),
     bytesSent: Number(r['bytesSent']),
-    avgCoverage: Number(r['avgCoverage']),
+    avgCoverage: Number(r['avgCoverage'] ?? 0),
     lastSeen: Number(r['lastSeen']),
+    durationSeconds: nullableNumber(r['durationSeconds']),
+    watchedSeconds: Number(r['watchedSeconds'] ?? 0),
+    avgWatchedPercent: r['avgWatchedPercent'] === null || r['avgWatchedPercent'] === undefined ? null : round1(Number(r['avgWatchedPercent'])),
+    reportedSessions: Number(r['reportedSessions'] ?? 0),
   };
 }

@@ -1,9 +1,10 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { ByteRange, WatchEntry } from '../types.ts';
 import type { Row } from './query.ts';
+import { migratePlayback } from './playback.ts';
 
 /** The schema version this release writes, kept in `PRAGMA user_version`. */
-export const WATCH_LOG_SCHEMA_VERSION: number = 2;
+export const WATCH_LOG_SCHEMA_VERSION: number = 3;
 
 type Migration = (db: DatabaseSync) => void;
 
@@ -62,6 +63,8 @@ const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE watch_session ADD COLUMN coverage_offset INTEGER NOT NULL DEFAULT 0;
       CREATE INDEX watch_session_client ON watch_session (ip, path, last_seen);
     `),
+  // v3: what players reported (the beacon), and what kind of file a session is.
+  migratePlayback,
 ];
 
 const COVERAGE_SQL = 'CASE WHEN size > 0 THEN CAST(covered_bytes AS REAL) / size ELSE 0 END';
@@ -72,11 +75,16 @@ export const REQUEST_COLUMNS: string = `id, path, user_id AS userId, is_authenti
 
 export const SESSION_COLUMNS: string = `id, path, user_id AS userId, is_authenticated AS isAuthenticated, ip, user_agent AS userAgent,
   first_seen AS firstSeen, last_seen AS lastSeen, requests, bytes_sent AS bytesSent, size,
-  covered_bytes AS coveredBytes, ${COVERAGE_SQL} AS coverage`;
+  covered_bytes AS coveredBytes, ${COVERAGE_SQL} AS coverage, kind, played_ranges AS playedRanges,
+  watched_seconds AS watchedSeconds, duration_seconds AS durationSeconds, position_seconds AS position,
+  rebuffer_seconds AS rebufferSeconds, reports, events`;
 
 export const VIDEO_COLUMNS: string = `path, count(*) AS sessions,
   count(DISTINCT CASE WHEN is_authenticated = 1 AND user_id IS NOT NULL THEN 'u:' || user_id ELSE 'a:' || ip END) AS viewers,
-  sum(requests) AS requests, sum(bytes_sent) AS bytesSent, avg(${COVERAGE_SQL}) AS avgCoverage, max(last_seen) AS lastSeen`;
+  sum(requests) AS requests, sum(bytes_sent) AS bytesSent, avg(CASE WHEN kind = 'video' THEN ${COVERAGE_SQL} END) AS avgCoverage,
+  max(last_seen) AS lastSeen, max(duration_seconds) AS durationSeconds, sum(watched_seconds) AS watchedSeconds,
+  avg(CASE WHEN reports > 0 AND duration_seconds > 0 THEN watched_seconds * 100.0 / duration_seconds END) AS avgWatchedPercent,
+  sum(CASE WHEN reports > 0 THEN 1 ELSE 0 END) AS reportedSessions`;
 
 export function migrate(db: DatabaseSync): void {
   // IMMEDIATE takes the write lock before reading the version, so two processes opening a new

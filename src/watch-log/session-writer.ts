@@ -2,9 +2,13 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { bitmapLength, blockSizeFor, compactCoverage, expandCoverage, markCoverage } from './coverage.ts';
 import type { Row } from './query.ts';
 import type { Normalized } from './schema.ts';
+import { folderOf, kindOf } from './playback.ts';
+
+// init.mp4, video_init.mp4, init-0.mp4: the names ffmpeg, Shaka Packager and Bento4 give init segments.
+const INIT_SEGMENT = /(^|\/)[^/]*init[^/]*\.mp4$/i;
 
 const SESSION_FIELDS = `id, block_size AS blockSize, coverage_map AS coverageMap, coverage_offset AS coverageOffset,
-  covered_bytes AS coveredBytes`;
+  covered_bytes AS coveredBytes, requests`;
 
 /**
  * Writes normalized entries: a request row each, and the session it extends or starts, with
@@ -21,6 +25,9 @@ export class SessionWriter {
   readonly #insertSession: StatementSync;
   readonly #updateSession: StatementSync;
   readonly #insertRequest: StatementSync;
+  readonly #findStream: StatementSync;
+  readonly #joinStream: StatementSync;
+  readonly #adoptSession: StatementSync;
   readonly #idleMs: number;
   readonly #maxPerClient: number;
 
@@ -29,7 +36,7 @@ export class SessionWriter {
     this.#maxPerClient = maxPerClient;
     this.#find = db.prepare(
       `SELECT ${SESSION_FIELDS} FROM watch_session
-       WHERE path = ? AND viewer = ? AND size = ? AND last_seen >= ? AND first_seen <= ?
+       WHERE path = ? AND viewer = ? AND (size = ? OR requests = 0) AND last_seen >= ? AND first_seen <= ?
        ORDER BY last_seen DESC LIMIT 1`,
     );
     this.#countClient = db.prepare(
@@ -43,8 +50,25 @@ export class SessionWriter {
     );
     this.#insertSession = db.prepare(
       `INSERT INTO watch_session (path, viewer, user_id, is_authenticated, ip, user_agent, first_seen, last_seen,
-         requests, bytes_sent, size, block_size, coverage_map, coverage_offset, covered_bytes)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)`,
+         requests, bytes_sent, size, block_size, coverage_map, coverage_offset, covered_bytes, kind, folder)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    // A manifest's session, for a segment, init file, caption or variant playlist below its folder.
+    // A video file joins only from the very same folder, or when named like an init segment
+    // (fMP4 HLS inits are .mp4): a film in a subfolder of a playlist's folder is its own video.
+    this.#findStream = db.prepare(
+      `SELECT id FROM watch_session WHERE viewer = ? AND kind = 'stream' AND last_seen >= ? AND first_seen <= ? AND path != ?
+         AND (CASE WHEN ? = 'video' THEN folder = ? ELSE substr(?, 1, length(folder)) = folder END)
+       ORDER BY last_seen DESC LIMIT 1`,
+    );
+    this.#joinStream = db.prepare(
+      `UPDATE watch_session SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?),
+         requests = requests + 1, bytes_sent = bytes_sent + ? WHERE id = ?`,
+    );
+    // The first request of a session a beacon report started.
+    this.#adoptSession = db.prepare(
+      `UPDATE watch_session SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?), requests = 1,
+         bytes_sent = ?, size = ?, block_size = ?, coverage_map = ?, coverage_offset = ?, covered_bytes = ? WHERE id = ?`,
     );
     this.#updateSession = db.prepare(
       `UPDATE watch_session SET first_seen = min(first_seen, ?), last_seen = max(last_seen, ?),
@@ -61,18 +85,32 @@ export class SessionWriter {
   /** Writes one entry; throws what SQLite throws (the caller rolls back or splits the batch). */
   write(e: Normalized): void {
     const end = e.startedAt + e.durationMs;
+    const stream = this.#stream(e);
+    if (stream !== undefined) {
+      this.#joinStream.run(e.startedAt, end, e.bytesSent, stream);
+      this.#insertRequest.run(
+        stream, e.path, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.status, e.range,
+        e.bytesSent, e.aborted, e.size, e.startedAt, e.durationMs,
+      );
+      return;
+    }
     const found = this.#session(e);
     let sessionId: number;
-    if (found === undefined) {
+    if (found === undefined || Number(found['requests']) === 0) {
       const blockSize = blockSizeFor(e.size);
       const bitmap = new Uint8Array(bitmapLength(e.size, blockSize));
       const covered = markCoverage(bitmap, blockSize, e.size, e.ranges, e.bytesSent);
       const stored = compactCoverage(bitmap);
-      const result = this.#insertSession.run(
-        e.path, e.viewer, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.startedAt, end,
-        e.bytesSent, e.size, blockSize, stored.bits, stored.offset, covered,
-      );
-      sessionId = Number(result.lastInsertRowid);
+      if (found === undefined) {
+        const result = this.#insertSession.run(
+          e.path, e.viewer, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.startedAt, end,
+          e.bytesSent, e.size, blockSize, stored.bits, stored.offset, covered, kindOf(e.path), folderOf(e.path),
+        );
+        sessionId = Number(result.lastInsertRowid);
+      } else {
+        sessionId = Number(found['id']);
+        this.#adoptSession.run(e.startedAt, end, e.bytesSent, e.size, blockSize, stored.bits, stored.offset, covered, sessionId);
+      }
     } else {
       sessionId = Number(found['id']);
       const blockSize = Number(found['blockSize']);
@@ -88,6 +126,16 @@ export class SessionWriter {
       sessionId, e.path, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.status, e.range,
       e.bytesSent, e.aborted, e.size, e.startedAt, e.durationMs,
     );
+  }
+
+  // The session of a manifest this request belongs to (same viewer, within the gap), if any.
+  #stream(e: Normalized): number | undefined {
+    const kind = kindOf(e.path);
+    const joinsAs = kind === 'video' && INIT_SEGMENT.test(e.path) ? 'asset' : kind;
+    const row = this.#findStream.get(
+      e.viewer, e.startedAt - this.#idleMs, e.startedAt + this.#idleMs, e.path, joinsAs, folderOf(e.path), e.path,
+    ) as Row | undefined;
+    return row === undefined ? undefined : Number(row['id']);
   }
 
   // The viewer's own session; or, for an anonymous viewer whose address already has its quota of

@@ -1,5 +1,15 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
-import type { WatchEntry } from '../types.ts';
+import type { PlaybackReport, WatchEntry } from '../types.ts';
+import {
+  HEAT_SQL,
+  heatFrom,
+  insertPlayback,
+  positionSql,
+  preparePlaybackStatements,
+  type HeatStrip,
+  type PlaybackStatements,
+  type PositionQuery,
+} from './playback-statements.ts';
 import { DropReporter } from './loss-report.ts';
 import { Retention } from './retention.ts';
 import { SessionWriter } from './session-writer.ts';
@@ -26,7 +36,7 @@ import { resolveWatchLogOptions, type Resolved, type WatchLogOptions } from './l
 import { openDatabase } from './open-database.ts';
 import { normalizeEntry, queuedEntry, REQUEST_COLUMNS, SESSION_COLUMNS, VIDEO_COLUMNS } from './schema.ts';
 
-export type { WatchEntry, WatchLogOptions };
+export type { WatchEntry, WatchLogOptions, HeatStrip, PositionQuery };
 
 // There is no next tick after close(), so its last flush waits longer, but still a bounded time.
 const CLOSE_BUSY_TIMEOUT_MS = 1000;
@@ -74,6 +84,7 @@ type Queued = { readonly entry: WatchEntry; readonly bytes: number };
 export class WatchLog {
   readonly #db: DatabaseSync;
   readonly #sessions: SessionWriter;
+  readonly #playback: PlaybackStatements;
   readonly #retention: Retention;
   readonly #options: Resolved;
   readonly #drops: DropReporter;
@@ -92,6 +103,7 @@ export class WatchLog {
     this.#db = db;
     this.#options = options;
     this.#sessions = new SessionWriter(db, options.sessionIdleMs, options.maxSessionsPerClient);
+    this.#playback = preparePlaybackStatements(db);
     this.#retention = new Retention(db);
     this.#drops = new DropReporter(options.dropReportIntervalMs, (err) => this.#report(err), options.now);
     // The first prune runs right after open, so a process restarted more often than the interval
@@ -158,6 +170,42 @@ export class WatchLog {
   }
 
   /**
+   * Queues one validated player report (the stream handler's `beacon` endpoint calls it), with the
+   * same bounds as record(). It joins the viewer's latest session of that path within
+   * sessionIdleMs (or starts one, which the stream requests then join) and keeps it alive.
+   */
+  recordPlayback(report: PlaybackReport): void {
+    this.record(report as unknown as WatchEntry);
+  }
+
+  /**
+   * The last reported playback position of `path`, in seconds, for a user (authenticated) or an
+   * anonymous viewer (ip and user agent, as the stream requests had them): "continue watching".
+   * Undefined when nothing was reported. Writes queued entries first, so a report just taken
+   * counts. Throws after close().
+   *
+   * @example
+   * const at = log.position({ user: 'u42', path: 'movies/a.mp4' }); // 1234.5
+   */
+  position(query: PositionQuery): number | undefined {
+    this.#assertOpen();
+    this.#write();
+    const { sql, params } = positionSql(query);
+    const position = this.#query(sql, params)[0]?.['position'];
+    return typeof position === 'number' ? position : undefined;
+  }
+
+  /**
+   * How many sessions (with a beacon report, the latest 5000) played each of `buckets` slices of
+   * `path`'s timeline: where viewers drop off, what they rewatch. Throws after close().
+   */
+  heat(path: string, buckets = 100): HeatStrip {
+    this.#assertOpen();
+    this.#write();
+    return heatFrom(path, this.#query(HEAT_SQL, [path]), buckets);
+  }
+
+  /**
    * Writes every queued entry now, in one transaction (split in parts if that fails),
    * synchronously.
    *
@@ -220,7 +268,7 @@ export class WatchLog {
    * {@link SESSION_SORTS}, and the number of all matching sessions. Throws after close().
    */
   sessions(query: WatchQuery = {}): WatchPage<SessionRow> {
-    const where = buildWhere(query, 'first_seen');
+    const where = listedOnly(buildWhere(query, 'first_seen'));
     const page = buildPage(query, SESSION_SORTS, 'first_seen', 'id');
     const rows = this.#query(`SELECT ${SESSION_COLUMNS} FROM watch_session${where.sql}${page.sql}`, [
       ...where.params,
@@ -235,7 +283,7 @@ export class WatchLog {
    * {@link VIDEO_SORTS}. Throws after close().
    */
   videos(query: WatchQuery = {}): VideoTotalRow[] {
-    const where = buildWhere(query, 'first_seen');
+    const where = listedOnly(buildWhere(query, 'first_seen'));
     const page = buildPage(query, VIDEO_SORTS, 'lastSeen', 'path');
     return this.#query(`SELECT ${VIDEO_COLUMNS} FROM watch_session${where.sql} GROUP BY path${page.sql}`, [
       ...where.params,
@@ -339,7 +387,10 @@ export class WatchLog {
     try {
       this.#db.exec('BEGIN IMMEDIATE');
       try {
-        for (const { entry } of batch) this.#sessions.write(normalizeEntry(entry, now));
+        for (const { entry } of batch) {
+          if ('receivedAt' in entry) insertPlayback(this.#playback, entry as unknown as PlaybackReport, this.#options.sessionIdleMs, now);
+          else this.#sessions.write(normalizeEntry(entry, now));
+        }
         this.#db.exec('COMMIT');
       } catch (err) {
         this.#rollback();
@@ -407,6 +458,11 @@ export class WatchLog {
  */
 export function createWatchLog(path: string, options?: WatchLogOptions): Promise<WatchLog> {
   return WatchLog.open(path, options);
+}
+
+// Sessions of segments, init files, captions and images stay stored but are not listed.
+function listedOnly(where: Where): Where {
+  return { sql: where.sql === '' ? " WHERE kind != 'asset'" : `${where.sql} AND kind != 'asset'`, params: where.params };
 }
 
 const NOTHING_PRUNED: PruneResult = Object.freeze({ requests: 0, sessions: 0 });

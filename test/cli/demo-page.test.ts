@@ -87,7 +87,7 @@ describe('renderDemoPage', () => {
     assert.equal(scripts.length, 1);
     assert.equal(styles.length, 1);
     const hash = (text: string): string => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
-    assert.ok(DEMO_PAGE_CSP.includes(`script-src ${hash(scripts[0] ?? '')};`), DEMO_PAGE_CSP);
+    assert.ok(DEMO_PAGE_CSP.includes(`script-src 'self' ${hash(scripts[0] ?? '')};`), DEMO_PAGE_CSP);
     assert.ok(DEMO_PAGE_CSP.includes(`style-src ${hash(styles[0] ?? '')};`), DEMO_PAGE_CSP);
     assert.match(DEMO_PAGE_CSP, /^default-src 'none';/);
     assert.doesNotMatch(DEMO_PAGE_CSP, /unsafe-inline|unsafe-eval|\*/);
@@ -118,6 +118,18 @@ describe('renderDemoPage', () => {
     const page = renderDemoPage({ files: ['a.mp4', 'b.mp4'], streamBase: '/api/stream', truncated: true });
     assert.match(page, /Only the first 2 files are listed/);
     assert.doesNotMatch(html, /Only the first/);
+  });
+
+  it('?path= opens that file first, resumes it at the last position, and loads the beacon', () => {
+    const page = renderDemoPage({ files: ['a.mp4', 'b.mp4'], streamBase: '/api/stream', open: 'b.mp4', resumeAt: 12.5, beacon: true });
+    assert.match(page, /<video id="player" controls preload="metadata" src="\/api\/stream\?path=b\.mp4" data-sage-beacon data-start="12\.5"><\/video>/);
+    assert.match(page, /<script src="\/_sage\/beacon\.js"><\/script>/);
+  });
+
+  it('a ?path= that is not listed is ignored; no beacon unless asked', () => {
+    const page = renderDemoPage({ files: ['a.mp4'], streamBase: '/api/stream', open: '../x.mp4' });
+    assert.match(page, /src="\/api\/stream\?path=a\.mp4"><\/video>/);
+    assert.doesNotMatch(page, /beacon/);
   });
 
   it('escapes streamBase too', () => {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { inspect, promisify } from 'node:util';
 import { WatchLog, type WatchEntry, type WatchLogOptions } from '../../src/watch-log/watch-log.ts';
 import { blockSizeFor } from '../../src/watch-log/coverage.ts';
+import { WATCH_LOG_SCHEMA_VERSION } from '../../src/watch-log/schema.ts';
 import type { RequestRow, SessionRow, WatchQuery } from '../../src/watch-log/query.ts';
 import { createFixtures } from '../helpers/fixtures.ts';
 import type { StreamError } from '../../src/errors.ts';
@@ -406,7 +407,10 @@ describe('WatchLog queries', () => {
   });
 
   it('videos: per-path totals, most recently watched first', () => {
-    assert.deepEqual(log.videos().map((v) => ({ ...v, avgCoverage: Math.round(v.avgCoverage * 1e6) / 1e6 })), [
+    const byteTotals = log.videos().map(({ path, sessions, viewers, requests, bytesSent, avgCoverage, lastSeen }) => ({
+      path, sessions, viewers, requests, bytesSent, avgCoverage: Math.round(avgCoverage * 1e6) / 1e6, lastSeen,
+    }));
+    assert.deepEqual(byteTotals, [
       // alice twice (0.5 and 0.25 of the file) and one anonymous full watch.
       { path: 'movies/a.mp4', sessions: 3, viewers: 2, requests: 3, bytesSent: 5 * MIB + SIZE + SIZE / 4, avgCoverage: 0.583333, lastSeen: T0 + 5 * HOUR + 10 },
       { path: 'shows/b.webm', sessions: 1, viewers: 1, requests: 1, bytesSent: SIZE / 4, avgCoverage: 0.25, lastSeen: T0 + 4 * HOUR + 10 },
@@ -628,14 +632,14 @@ describe('WatchLog schema', () => {
     }
   }
 
-  it('a new file gets schema v2 in WAL mode', async () => {
+  it('a new file gets the current schema in WAL mode', async () => {
     const path = dbPath();
     (await WatchLog.open(path)).close();
-    assert.equal(pragma(path, 'user_version'), 2);
+    assert.equal(pragma(path, 'user_version'), WATCH_LOG_SCHEMA_VERSION);
     assert.equal(pragma(path, 'journal_mode'), 'wal');
   });
 
-  it('reopening a v2 database keeps its data and migrates nothing', async () => {
+  it('reopening a current database keeps its data and migrates nothing', async () => {
     const path = dbPath();
     const first = await WatchLog.open(path);
     first.record(served(0, BLOCK - 1));
@@ -650,7 +654,7 @@ describe('WatchLog schema', () => {
     } finally {
       third.close();
     }
-    assert.equal(pragma(path, 'user_version'), 2);
+    assert.equal(pragma(path, 'user_version'), WATCH_LOG_SCHEMA_VERSION);
   });
 
   it('a v1 database migrates to v2: its full-size bitmaps keep counting', async () => {
@@ -671,7 +675,7 @@ describe('WatchLog schema', () => {
     } finally {
       second.close();
     }
-    assert.equal(pragma(path, 'user_version'), 2);
+    assert.equal(pragma(path, 'user_version'), WATCH_LOG_SCHEMA_VERSION);
   });
 
   it('a schema newer than this release is refused', async () => {

@@ -9,6 +9,8 @@ import {
   type WatchQuery,
 } from '../query.ts';
 import type { WatchLog } from '../watch-log.ts';
+import { LOCAL_TIME_SCRIPT } from './local-time.ts';
+import { formatClock } from './heat-strip.ts';
 
 /** Rows per page unless `limit` says otherwise; the same default as {@link WatchLog}. */
 export const DEFAULT_PAGE_LIMIT: number = 50;
@@ -77,6 +79,8 @@ export type ViewContext = {
   readonly order: 'asc' | 'desc';
   readonly limit: number;
   readonly offset: number;
+  /** Draws a video's heat strip (videos view only). */
+  readonly heat?: ((path: string) => SafeHtml) | undefined;
 };
 
 export const STYLE = `
@@ -97,6 +101,7 @@ export const STYLE = `
   .pages { margin: .75rem 0; display: flex; gap: 1rem; }
   .error { color: #b00020; font-weight: 600; }
   .muted { color: #888; }
+  svg.heat { vertical-align: middle; }
 `;
 // A constant of this file, never data: the one place markup is trusted without the html tag.
 export const STYLE_SHEET: SafeHtml = new SafeHtml(STYLE);
@@ -113,6 +118,7 @@ export function document(title: string, body: SafeHtml): SafeHtml {
 </head>
 <body>
 ${body}
+${LOCAL_TIME_SCRIPT}
 </body>
 </html>
 `;
@@ -128,7 +134,7 @@ export function renderPage(ctx: ViewContext, content: SafeHtml): SafeHtml {
   return document(
     title,
     html`<h1>Watch log: ${title}</h1>
-<nav class="views">${views}<a href="${json}">JSON</a></nav>
+<nav class="views">${views}<a href="${json}">JSON</a>${exportLinks(ctx)}</nav>
 ${renderForm(ctx)}
 ${content}`,
   );
@@ -145,8 +151,8 @@ ${text('path', 'Video path')}
 ${text('user', 'User')}
 ${text('ip', 'IP')}
 <label>Authenticated<select name="authenticated">${option('', 'any')}${option('true', 'yes')}${option('false', 'no')}</select></label>
-${text('from', 'From (UTC)', '2025-01-31 or epoch ms')}
-${text('to', 'To (UTC, exclusive)', '2025-02-01T12:00')}
+${text('from', 'From (UTC unless an offset is given)', 'YYYY-MM-DD[Thh:mm] or epoch ms')}
+${text('to', 'To (exclusive)', 'YYYY-MM-DD[Thh:mm] or epoch ms')}
 ${text('q', 'Search')}
 <label>Rows<input type="number" name="limit" min="1" max="${MAX_PAGE_LIMIT}" value="${form.limit}" placeholder="${DEFAULT_PAGE_LIMIT}"></label>
 ${form.sort !== '' && html`<input type="hidden" name="sort" value="${form.sort}">`}
@@ -169,10 +175,12 @@ export const SESSION_COLUMNS: readonly Column<SessionRow>[] = [
   { label: 'Video', sort: 'path', cell: (r, ctx) => pathCell(ctx, r.path) },
   { label: 'Viewer', cell: (r, ctx) => viewerCell(ctx, r) },
   { label: 'When', sort: 'firstSeen', cell: (r) => timeCell(r.firstSeen) },
-  { label: 'Duration', numeric: true, cell: (r) => html`${formatDuration(r.lastSeen - r.firstSeen)}` },
+  { label: 'Watch time', sort: 'watchedSeconds', numeric: true, cell: (r) => (r.reports > 0 ? html`${formatClock(r.watchedSeconds)}` : NO_BEACON) },
+  { label: 'Watched', cell: (r) => (r.watchedPercent === null ? NO_BEACON : percentBar(r.watchedPercent / 100)) },
+  { label: 'Position', sort: 'position', numeric: true, cell: (r) => (r.position === null ? NO_BEACON : html`${formatClock(r.position)}`) },
+  { label: 'Delivered (bytes sent)', sort: 'coverage', cell: (r) => (r.deliveredPercent === null ? html`<span class="muted">in segments</span>` : percentBar(r.deliveredPercent / 100)) },
   { label: 'Requests', sort: 'requests', numeric: true, cell: (r) => html`${r.requests}` },
   { label: 'Bytes', sort: 'bytesSent', numeric: true, cell: (r) => bytesCell(r.bytesSent) },
-  { label: 'Watched', sort: 'coverage', cell: (r) => percentBar(r.coverage) },
   { label: 'User agent', cell: (r) => truncated(r.userAgent, USER_AGENT_CHARS) },
 ];
 
@@ -197,9 +205,25 @@ export const VIDEO_COLUMNS: readonly Column<VideoTotalRow>[] = [
   { label: 'Viewers', sort: 'viewers', numeric: true, cell: (r) => html`${r.viewers}` },
   { label: 'Requests', sort: 'requests', numeric: true, cell: (r) => html`${r.requests}` },
   { label: 'Bytes', sort: 'bytesSent', numeric: true, cell: (r) => bytesCell(r.bytesSent) },
-  { label: 'Avg watched', sort: 'avgCoverage', cell: (r) => percentBar(r.avgCoverage) },
+  { label: 'Watch time', sort: 'watchedSeconds', numeric: true, cell: (r) => (r.reportedSessions > 0 ? html`${formatClock(r.watchedSeconds)}` : NO_BEACON) },
+  { label: 'Avg watched', sort: 'avgWatchedPercent', cell: (r) => (r.avgWatchedPercent === null ? NO_BEACON : percentBar(r.avgWatchedPercent / 100)) },
+  { label: 'Avg delivered (bytes sent)', sort: 'avgCoverage', cell: (r) => percentBar(r.avgCoverage) },
+  { label: 'What was watched', cell: (r, ctx) => ctx.heat?.(r.path) ?? NO_BEACON },
   { label: 'Last seen', sort: 'lastSeen', cell: (r) => timeCell(r.lastSeen) },
 ];
+
+// Watched figures come only from the player beacon; without one the log knows bytes only.
+const NO_BEACON = html`<span class="muted" title="no beacon report: only delivered bytes are known">—</span>`;
+
+/** Links to the whole filtered view as CSV and JSON files (every row, not one page). */
+export function exportLinks(ctx: ViewContext): SafeHtml {
+  const params = new Map<string, string>();
+  for (const field of FILTER_FIELDS) if (field !== 'limit') params.set(field, ctx.form[field]);
+  params.set('sort', ctx.form.sort);
+  params.set('order', ctx.form.order);
+  const href = (format: string): string => `${ctx.basePath}/export/${ctx.view}.${format}${queryString(ctx, params)}`;
+  return html`<a href="${href('csv')}" download>Export CSV</a><a href="${href('json')}" download>Export JSON</a>`;
+}
 
 export function renderResults(ctx: ViewContext, page: Page): SafeHtml {
   switch (page.view) {

@@ -1,6 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { html, SafeHtml } from './html.ts';
+import { exportView } from './export.ts';
+import { renderHeatStrip } from './heat-strip.ts';
+import { LOCAL_TIME_SCRIPT_SRC } from './local-time.ts';
 import type { WatchQuery } from '../query.ts';
 import type { WatchLog } from '../watch-log.ts';
 import {
@@ -51,10 +54,13 @@ const DIGITS = /^[0-9]+$/;
 const EPOCH_MS = /^-?[0-9]{1,16}$/;
 const ISO_TIME =
   /^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,3}))?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$/;
+const EXPORT = /^\/export\/(sessions|requests|videos)\.(csv|json)$/;
+// Heat strips on the videos view: this many slices of each timeline.
+const HEAT_BUCKETS = 50;
 // new Date() accepts epoch ms within ±8.64e15; past that toISOString() throws.
 
 const SECURITY_HEADERS: readonly string[] = Object.freeze([
-  'Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'Content-Security-Policy', `default-src 'none'; script-src ${LOCAL_TIME_SCRIPT_SRC}; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
   'X-Content-Type-Options', 'nosniff',
   'Cache-Control', 'no-store',
   'Referrer-Policy', 'no-referrer',
@@ -108,7 +114,13 @@ export function createWatchLogHandler(options: WatchLogViewerOptions): (req: Inc
     const pathname = mark === -1 ? url : url.slice(0, mark);
     const search = new URLSearchParams(mark === -1 ? '' : url.slice(mark + 1));
     const local = stripBase(pathname, basePath);
-    const route = local !== undefined && Object.hasOwn(ROUTES, local) ? ROUTES[local] : undefined;
+    const exported = local === undefined ? null : EXPORT.exec(local);
+    const route =
+      exported !== null
+        ? { view: exported[1] as ViewName, format: 'json' as const }
+        : local !== undefined && Object.hasOwn(ROUTES, local)
+          ? ROUTES[local]
+          : undefined;
     const format: Format = route?.format ?? (local?.startsWith('/api/') === true ? 'json' : 'html');
 
     if ((await authorize(req)) !== true) {
@@ -133,11 +145,16 @@ export function createWatchLogHandler(options: WatchLogViewerOptions): (req: Inc
 
     const log = await ready;
     const { query, sort, order, limit, offset } = parsed.params;
+    if (exported !== null) {
+      const file = exportView(log, route.view, query, exported[2] as 'csv' | 'json');
+      return send(req, res, 200, file.type, file.body, ['Content-Disposition', `attachment; filename="${file.filename}"`]);
+    }
     const page = fetchPage(log, route.view, query);
     if (route.format === 'json') {
       return send(req, res, 200, JSON_TYPE, JSON.stringify({ rows: page.rows, total: page.total, limit, offset }));
     }
-    const ctx: ViewContext = { basePath, token, view: route.view, form, sort, order, limit, offset };
+    const heat = route.view === 'videos' ? (path: string) => renderHeatStrip(log.heat(path, HEAT_BUCKETS)) : undefined;
+    const ctx: ViewContext = { basePath, token, view: route.view, form, sort, order, limit, offset, heat };
     return send(req, res, 200, HTML_TYPE, renderPage(ctx, renderResults(ctx, page)));
   };
 
