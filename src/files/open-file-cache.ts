@@ -49,6 +49,8 @@ export class OpenFileCache {
   readonly #entries = new Map<string, Entry>(); // in least-recently-used-first order
   #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
+  #hits = 0;
+  #misses = 0;
 
   constructor(options: OpenFileCacheOptions = DEFAULT_OPEN_FILE_CACHE) {
     this.#options = options;
@@ -57,6 +59,16 @@ export class OpenFileCache {
   /** Files currently kept open (in use or idle). */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Requests served from a descriptor kept open (`lease` found it current). */
+  get hits(): number {
+    return this.#hits;
+  }
+
+  /** Files opened and added, because they were not cached or had changed. */
+  get misses(): number {
+    return this.#misses;
   }
 
   /** Whether a file is cached under `key` (stale or not). */
@@ -78,12 +90,14 @@ export class OpenFileCache {
     }
     this.#entries.delete(key); // re-insert: most recently used last
     this.#entries.set(key, entry);
+    this.#hits++;
     return this.#leaseOf(entry);
   }
 
   /** Caches a file just opened and returns a lease on it (closed on release if the cache is closed). */
   add(key: string, file: OpenFile): FileLease {
     const entry: Entry = { file, users: 0, lastUsedMs: 0, evicted: this.#closed };
+    this.#misses++;
     if (!this.#closed) {
       const previous = this.#entries.get(key);
       if (previous !== undefined) this.#evict(key, previous);

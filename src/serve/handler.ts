@@ -6,7 +6,7 @@ import {
   type RequestedFile,
   type StreamHandlerOptions,
 } from './options.ts';
-import type { StreamOutcome, StreamRequest, StreamResponse } from '../types.ts';
+import type { StreamOutcome, StreamRequest, StreamResponse, WatchRecorder } from '../types.ts';
 import { clientIp } from '../http/client-ip.ts';
 import { openConfined, type Unservable } from '../files/confine.ts';
 import { OpenFileCache, type FileLease } from '../files/open-file-cache.ts';
@@ -20,6 +20,8 @@ import {
   type OpenTarget,
 } from './respond.ts';
 import { watchConnection, type Connection } from './connection.ts';
+import { ResponseCounters, type HandlerMetrics } from './metrics.ts';
+import { observeFinished } from './observe.ts';
 
 const debug = debuglog('sage-stream');
 
@@ -31,6 +33,8 @@ export type StreamHandler = {
   (req: StreamRequest, res: StreamResponse, next?: NextFunction): void;
   /** Flushes and closes the watch log the handler opened itself (`watchLog: true` or a path). */
   close(): Promise<void>;
+  /** This handler's counters and gauges, for `formatPrometheus` or your own endpoint. */
+  metrics(): HandlerMetrics;
 };
 
 /**
@@ -62,15 +66,24 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   };
   // Requests still running, so close() can let their watch-log entries land first.
   const inflight = new Set<Promise<unknown>>();
+  const counters = new ResponseCounters();
+  let watchLog: WatchRecorder | undefined;
+  void resolved.watchLog?.then((log) => (watchLog = log));
+  const wantsIp = resolved.watchLog !== undefined || resolved.accessLog !== undefined;
   const handler = (req: StreamRequest, res: StreamResponse, next?: NextFunction): void => {
     const connection = watchConnection(res);
     // The address is read now: after the response, a client that closed has none (pinned by a test).
-    const arrival = { startedAt: Date.now(), ip: resolved.watchLog === undefined ? '' : clientIp(req, resolved.trustProxy) };
-    const running = handle(req, res, next, connection, setup, arrival).catch((err: unknown) => {
+    const arrival = { startedAt: Date.now(), startedMs: performance.now(), ip: wantsIp ? clientIp(req, resolved.trustProxy) : '' };
+    let passed = false;
+    const onNext = next && ((err?: unknown): void => ((passed = true), next(err)));
+    counters.started();
+    const running = handle(req, res, onNext, connection, setup, arrival).catch((err: unknown) => {
       // Only a bug of ours gets here; the process must survive it all the same.
+      if (onNext !== undefined && !res.headersSent) return void onNext(err);
       reportError(resolved, err, req);
-      answer(req, res, 500);
+      return answer(req, res, 500);
     });
+    void running.then((outcome) => observeFinished(req, res, outcome, passed, arrival, counters, resolved.accessLog));
     if (resolved.watchLog === undefined) return;
     inflight.add(running);
     void running.finally(() => inflight.delete(running));
@@ -79,7 +92,8 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
     await Promise.allSettled([...inflight, setup.cache?.close()]);
     if (resolved.ownsWatchLog) (await resolved.watchLog)?.close();
   };
-  return Object.assign(handler, { close });
+  const metrics = (): HandlerMetrics => counters.snapshot(setup.cache, watchLog);
+  return Object.assign(handler, { close, metrics });
 }
 
 /** What a handler sets up once: its options, where the file name is, its open-file cache. */
@@ -124,6 +138,7 @@ async function handle(
     try {
       signature = await checkSignedRequest(req, requested.path, options.signed, options);
     } catch (err) {
+      if (next) return void next(err); // as middleware, the app's error handler sees it
       reportError(options, err, req); // identify threw
       return answer(req, res, 500);
     }
@@ -148,6 +163,7 @@ async function handle(
     try {
       verdict = await check(req, file);
     } catch (err) {
+      if (next) return void next(err); // as middleware, the app's error handler sees it
       reportError(options, err, req);
       return answer(req, res, 500);
     }
