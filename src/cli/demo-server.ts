@@ -1,4 +1,4 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { DEMO_PAGE_HEADERS, renderDemoPage } from './demo-page.ts';
@@ -8,6 +8,11 @@ import { WatchLog } from '../watch-log/watch-log.ts';
 import { createWatchLogHandler, tokenAuthorizer } from '../watch-log/viewer/viewer.ts';
 import { sendStatus } from '../serve/responses.ts';
 import { signUrl } from '../serve/signed-url.ts';
+import { createMetricsHandler } from '../serve/metrics.ts';
+import { redactUrl } from '../http/access-log.ts';
+import { createAccessLogWriter } from './access-log-writer.ts';
+import { createWebServer, type AnyListener } from './tls-server.ts';
+import { METRICS_PATH } from './ops-flags.ts';
 import { ADMIN_PATH, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_PREFIX, SAMPLE_DIR, SHUTDOWN_GRACE_MS, STREAM_PATH, STARTUP_LINK_SECONDS, type ServeConfig, type ServeOptions } from './args.ts';
 
 /** A listening server, as `startServer` resolves it. */
@@ -23,6 +28,8 @@ export type RunningServer = {
    * Calling it again returns the same promise; a shorter `graceMs` cuts sooner (`close(0)`).
    */
   close(graceMs?: number): Promise<void>;
+  /** Re-reads the TLS certificate and key (SIGHUP); throws and keeps the old ones if they are bad. */
+  reloadTls(): void;
 };
 
 /**
@@ -51,18 +58,27 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     adminToken: options.adminToken ?? (options.log ? newAdminToken() : undefined),
     signingSecrets: options.signingSecrets ?? [],
     rate: options.rate,
+    accessLog: options.accessLog ?? 'off',
+    trustProxy: options.trustProxy ?? [],
+    tls: options.tls,
+    cacheControl: options.cacheControl,
   };
   if (config.prefix === '') throw new TypeError(`options.prefix must be a path below /, got ${JSON.stringify(options.prefix)}`);
   const onError = (err: unknown, req?: { readonly method?: string | undefined; readonly url?: string | undefined }): void => {
     const reason = JSON.stringify(err instanceof Error ? err.message : String(err)); // quoted: no terminal escapes
-    const request = req === undefined ? '' : `${req.method} ${JSON.stringify(req.url)}: `;
-    process.stderr.write(`sage-stream: ${request}${reason}\n`);
+    // A signed link's signature or the admin token in the URL stays out of the log.
+    const request = req === undefined ? '' : `${JSON.stringify(req.method)} ${JSON.stringify(redactUrl(req.url ?? ''))}: `;
+    process.stderr.write(`${new Date().toISOString()} sage-stream: ${request}${reason}\n`);
   };
   // One log for both routes; a second process (--workers) opens the same file: WAL allows it.
   const watchLog = config.log === false ? undefined : await WatchLog.open(config.log, { onError });
   // With signing on, both stream routes serve signed links only (misuse, e.g. a short secret, throws).
   const signed = config.signingSecrets.length > 0 ? { secrets: config.signingSecrets } : undefined;
-  const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog, signed, rate: config.rate };
+  const accessLog = createAccessLogWriter(config.accessLog, config.trustProxy);
+  const common = {
+    root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog, signed, rate: config.rate,
+    trustProxy: config.trustProxy, accessLog: accessLog.hook, ...(config.cacheControl === undefined ? {} : { cacheControl: config.cacheControl }),
+  };
   const stream = createStreamHandler({ ...common, mode: 'query', param: 'path' });
   const files = createStreamHandler({ ...common, mode: 'path', prefix: config.prefix });
 
@@ -75,12 +91,14 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       ? undefined
       : createWatchLogHandler({ watchLog, authorize: tokenAuthorizer(config.adminToken), basePath: ADMIN_PATH, onError });
   onClose.push(() => stream.close(), () => files.close());
+  // Behind the admin token: request counts and bytes are nobody else's business.
+  const metrics = config.adminToken === undefined ? undefined : createMetricsHandler({ sources: [stream, files], token: config.adminToken });
   let closing = false;
 
-  const server = http.createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     // During shutdown a keep-alive connection would stay open after its response; end it.
     res.once('finish', () => {
-      if (closing) setImmediate(() => server.closeIdleConnections());
+      if (closing) setImmediate(() => web.closeIdleConnections());
     });
     const url = req.url ?? '/';
     const query = url.indexOf('?');
@@ -89,9 +107,14 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     if (pathname === '/' && signed === undefined) return void sendDemoPage(req, res, config.dir, onError);
     if (pathname === STREAM_PATH || pathname === `${STREAM_PATH}/`) return stream(req, res);
     if (pathname === config.prefix || pathname.startsWith(`${config.prefix}/`)) return files(req, res);
+    accessLog.observe(req, res); // the stream handlers log their own responses
     if (admin && (pathname === ADMIN_PATH || pathname.startsWith(`${ADMIN_PATH}/`))) return admin(req, res);
+    if (metrics && pathname === METRICS_PATH) return metrics(req, res);
     return sendStatus(req, res, 404);
-  });
+  };
+  // One listener for both: node:http2's compatibility request and response have what it uses.
+  const web = createWebServer(config.tls, listener as unknown as AnyListener);
+  const { server } = web;
 
   await new Promise<void>((resolveListen, rejectListen) => {
     server.once('error', rejectListen);
@@ -106,19 +129,19 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   let deadline: NodeJS.Timeout | undefined;
   let finished = false;
   return {
-    url: `http://${urlHost(config.host)}:${port}/`,
+    url: `${web.scheme}://${urlHost(config.host)}:${port}/`,
     port,
     config,
     close(graceMs = SHUTDOWN_GRACE_MS) {
       if (!finished) {
         clearTimeout(deadline);
         // unref: the connections it would cut keep the process alive until then anyway.
-        deadline = setTimeout(() => server.closeAllConnections(), graceMs).unref();
+        deadline = setTimeout(() => web.closeAllConnections(), graceMs).unref();
       }
       closed ??= (async () => {
         closing = true;
         const stopped = new Promise<void>((done) => server.close(() => done()));
-        server.closeIdleConnections();
+        web.closeIdleConnections();
         await stopped;
         finished = true;
         clearTimeout(deadline);
@@ -126,6 +149,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       })();
       return closed;
     },
+    reloadTls: () => web.reloadTls(),
   };
 }
 
@@ -171,6 +195,10 @@ export async function startupLines(url: string, config: ServeConfig, showToken =
       ? `stream  ${base}${STREAM_PATH}?path=${encodeURIComponent(first)}`
       : `stream  ${signed('query', `${base}${STREAM_PATH}`)}`,
     secret === undefined ? `videos  ${base}${config.prefix}/${videosPath}` : `videos  ${signed('path', `${base}${config.prefix}`)}`,
+    config.log === false
+      ? 'log     off (--no-log)'
+      : `log     ${config.log} (stores client IP addresses and User-Agents; --no-log turns it off)`,
+    config.adminToken === undefined ? 'metrics off (no admin token)' : `metrics ${base}${METRICS_PATH} (Authorization: Bearer <admin token>)`,
     config.log === false || config.adminToken === undefined
       ? 'admin   off (no watch log)'
       : `admin   ${base}${ADMIN_PATH}${showToken ? `?token=${encodeURIComponent(config.adminToken)}` : ' (token: --admin-token)'}`,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import cluster, { type Worker } from 'node:cluster';
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { signUrl } from '../serve/signed-url.ts';
 import { SHUTDOWN_GRACE_MS, ADMIN_TOKEN_ENV, USAGE, parseCli, type ServeConfig } from './args.ts';
@@ -16,6 +16,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   switch (command.kind) {
     case 'help':
       process.stdout.write(USAGE);
+      return;
+    case 'version':
+      process.stdout.write(`sage-stream ${packageVersion()}\n`);
       return;
     case 'error':
       process.stderr.write(`sage-stream: ${command.message} (see sage-stream --help)\n`);
@@ -48,8 +51,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     running = await startServer(command.config);
   } catch (err) {
     process.stderr.write(`sage-stream: ${describeListenError(err, command.config)}\n`);
-    process.exitCode = 1;
-    if (worker) process.exit(1);
+    // 2, like a bad argument: the command line asked for something this machine cannot give.
+    process.exitCode = 2;
+    if (worker) process.exit(2);
     return;
   }
 
@@ -76,8 +80,23 @@ export async function main(argv: readonly string[]): Promise<void> {
   if (worker) process.on('SIGINT', () => {});
   else process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  if (command.config.tls !== undefined) {
+    process.on('SIGHUP', () => {
+      try {
+        running.reloadTls();
+        process.stderr.write(`${new Date().toISOString()} sage-stream: SIGHUP: TLS certificate and key re-read\n`);
+      } catch (err) {
+        process.stderr.write(`${new Date().toISOString()} sage-stream: SIGHUP: kept the old certificate: ${err instanceof Error ? err.message : String(err)}\n`);
+      }
+    });
+  }
   // Printed only once the handlers are in place: a script may signal as soon as it reads the URL.
   if (!worker) process.stdout.write(`${(await startupLines(running.url, running.config, showToken)).join('\n')}\n`);
+}
+
+/** The version in package.json (../../package.json from src/cli/ and from dist/cli/). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 function describeListenError(err: unknown, config: ServeConfig): string {
@@ -114,7 +133,7 @@ function runPrimary(config: ServeConfig, count: number, showToken: boolean): voi
   cluster.on('listening', (_worker, address) => {
     listening += 1;
     if (listening !== count || exitCode !== undefined) return;
-    const url = `http://${urlHost(config.host)}:${address.port}/`;
+    const url = `${config.tls === undefined ? 'http' : 'https'}://${urlHost(config.host)}:${address.port}/`;
     void startupLines(url, config, showToken).then((lines) => {
       process.stdout.write(`${lines.join('\n')}\nworkers ${count}\n`);
     });
@@ -140,6 +159,8 @@ function runPrimary(config: ServeConfig, count: number, showToken: boolean): voi
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Each worker re-reads the certificate itself.
+  if (config.tls !== undefined) process.on('SIGHUP', () => workers.forEach((worker) => worker.process.kill('SIGHUP')));
   for (let i = 0; i < count; i++) workers.add(cluster.fork());
 }
 
