@@ -30,9 +30,9 @@ export function createAccessLogWriter(
       const time = Date.now();
       const startedMs = performance.now();
       const ip = clientIp(req, trust); // now: after a close, the socket has no address
+      const body = countBodyBytes(res);
       res.once('close', () => {
         const finished = res.writableFinished;
-        const length = Number(res.getHeader('content-length') ?? 0);
         const entry: AccessEntry = {
           time,
           ip,
@@ -40,7 +40,7 @@ export function createAccessLogWriter(
           url: req.url ?? '',
           httpVersion: req.httpVersion,
           status: res.headersSent ? res.statusCode : 0,
-          bytesSent: finished && req.method !== 'HEAD' && Number.isSafeInteger(length) ? length : 0,
+          bytesSent: body.bytes,
           referer: one(req.headers.referer),
           userAgent: one(req.headers['user-agent']),
           range: one(req.headers.range),
@@ -51,6 +51,26 @@ export function createAccessLogWriter(
       });
     },
   };
+}
+
+// These routes write their bodies with write()/end(); headers go through writeHead, not counted.
+function countBodyBytes(res: StreamResponse): { bytes: number } {
+  const counted = { bytes: 0 };
+  const target = res as unknown as { write: (...args: unknown[]) => unknown; end: (...args: unknown[]) => unknown };
+  const { write, end } = target;
+  const add = (chunk: unknown): void => {
+    if (typeof chunk === 'string') counted.bytes += Buffer.byteLength(chunk);
+    else if (chunk instanceof Uint8Array) counted.bytes += chunk.byteLength;
+  };
+  target.write = function (this: unknown, ...args: unknown[]) {
+    add(args[0]);
+    return write.apply(this, args);
+  };
+  target.end = function (this: unknown, ...args: unknown[]) {
+    if (typeof args[0] !== 'function') add(args[0]);
+    return end.apply(this, args);
+  };
+  return counted;
 }
 
 function one(value: string | string[] | undefined): string | undefined {

@@ -103,11 +103,11 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const pathname = query === -1 ? url : url.slice(0, query);
-    // The demo page lists every file and links them unsigned: off when links must be signed.
-    if (pathname === '/' && signed === undefined) return void sendDemoPage(req, res, config.dir, onError);
     if (pathname === STREAM_PATH || pathname === `${STREAM_PATH}/`) return stream(req, res);
     if (pathname === config.prefix || pathname.startsWith(`${config.prefix}/`)) return files(req, res);
     accessLog.observe(req, res); // the stream handlers log their own responses
+    // The demo page lists every file and links them unsigned: off when links must be signed.
+    if (pathname === '/' && signed === undefined) return void sendDemoPage(req, res, config.dir, onError);
     if (admin && (pathname === ADMIN_PATH || pathname.startsWith(`${ADMIN_PATH}/`))) return admin(req, res);
     if (metrics && pathname === METRICS_PATH) return metrics(req, res);
     return sendStatus(req, res, 404);
