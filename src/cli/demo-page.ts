@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { escapeHtml } from '../watch-log/viewer/html.ts';
+import { firstPlayable, isManifest } from './media-list.ts';
 
 /** What the demo page shows. */
 export type DemoPageOptions = {
@@ -9,6 +10,10 @@ export type DemoPageOptions = {
   readonly streamBase: string;
   /** Whether `files` was cut short (the page says only the first ones are listed). */
   readonly truncated?: boolean | undefined;
+  /** The file to open (`/?path=`); default: `firstPlayable(files)`. */
+  readonly selected?: string | undefined;
+  /** The path-mode prefix (e.g. `'/videos'`): manifests play from there, so segment URLs resolve. */
+  readonly pathBase?: string | undefined;
 };
 
 // The inline style and script are constants, so the Content-Security-Policy can allow exactly
@@ -99,10 +104,14 @@ export const DEMO_PAGE_HEADERS: readonly string[] = Object.freeze([
  * res.end(html);
  */
 export function renderDemoPage(options: DemoPageOptions): string {
-  const { files, streamBase, truncated = false } = options;
+  const { files, streamBase, truncated = false, pathBase } = options;
   // toWellFormed: encodeURIComponent throws on a lone surrogate, which a Windows file name may hold.
-  const urlOf = (file: string): string => `${streamBase}?path=${encodeURIComponent(file.toWellFormed())}`;
-  const first = files[0];
+  // A manifest plays by URL path, so the segment URLs it names relative to itself resolve.
+  const urlOf = (file: string): string =>
+    pathBase !== undefined && isManifest(file)
+      ? `${pathBase}/${file.toWellFormed().split('/').map(encodeURIComponent).join('/')}`
+      : `${streamBase}?path=${encodeURIComponent(file.toWellFormed())}`;
+  const first = options.selected ?? firstPlayable(files);
   const player =
     first === undefined
       ? '<p>No playable media files in this folder.</p>'
@@ -115,12 +124,26 @@ export function renderDemoPage(options: DemoPageOptions): string {
 <button type="button" data-seek="0.75">Jump to 75%</button>
 </p>
 <p id="position" aria-live="off"></p>`;
+  const manifests = files.filter(isManifest);
   const items = files
-    .map((file, i) => {
-      const current = i === 0 ? ' aria-current="true"' : '';
+    .filter((file) => !isManifest(file))
+    .map((file) => {
+      const current = file === first ? ' aria-current="true"' : '';
       return `<li><a data-play href="${escapeHtml(urlOf(file))}"${current}>${escapeHtml(file)}</a></li>`;
     })
     .join('\n');
+  const streams = manifests
+    .map((file) => `<li><a data-play href="${escapeHtml(urlOf(file))}"${file === first ? ' aria-current="true"' : ''}>${escapeHtml(file)}</a></li>`)
+    .join('\n');
+  const streamList =
+    manifests.length === 0
+      ? ''
+      : `\n<h2>Streams (${manifests.length})</h2>
+<p>HLS and DASH manifests: they play here where the browser plays them natively (HLS in Safari);
+elsewhere open them in hls.js or dash.js.</p>
+<ol>
+${streams}
+</ol>`;
   const more = truncated ? `\n<p>Only the first ${files.length} files are listed.</p>` : '';
   return `<!doctype html>
 <html lang="en">
@@ -142,10 +165,10 @@ bytes at that point (<code>206 Partial Content</code>) instead of downloading th
 ${player}
 </section>
 <nav class="files" aria-label="Media files">
-<h2>Files (${files.length})</h2>
+<h2>Files (${files.length - manifests.length})</h2>
 <ol>
 ${items}
-</ol>${more}
+</ol>${streamList}${more}
 </nav>
 </main>
 <script>${SCRIPT}</script>

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { DEMO_PAGE_HEADERS, renderDemoPage } from './demo-page.ts';
 import { createStreamHandler } from '../serve/handler.ts';
-import { listMedia } from './media-list.ts';
+import { firstPlayable, listMedia } from './media-list.ts';
 import { WatchLog } from '../watch-log/watch-log.ts';
 import { createWatchLogHandler, tokenAuthorizer } from '../watch-log/viewer/viewer.ts';
 import { sendStatus } from '../serve/responses.ts';
@@ -107,7 +107,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     if (pathname === config.prefix || pathname.startsWith(`${config.prefix}/`)) return files(req, res);
     accessLog.observe(req, res); // the stream handlers log their own responses
     // The demo page lists every file and links them unsigned: off when links must be signed.
-    if (pathname === '/' && signed === undefined) return void sendDemoPage(req, res, config.dir, onError);
+    if (pathname === '/' && signed === undefined) return void sendDemoPage(req, res, config, onError);
     if (admin && (pathname === ADMIN_PATH || pathname.startsWith(`${ADMIN_PATH}/`))) return admin(req, res);
     if (metrics && pathname === METRICS_PATH) return metrics(req, res);
     return sendStatus(req, res, 404);
@@ -156,14 +156,16 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
 async function sendDemoPage(
   req: IncomingMessage,
   res: ServerResponse,
-  dir: string,
+  config: ServeConfig,
   onError: (err: unknown, req: IncomingMessage) => void,
 ): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendStatus(req, res, 405, ['Allow', 'GET, HEAD']);
   let html: string;
   try {
-    const { files, truncated } = await listMedia(dir);
-    html = renderDemoPage({ files, streamBase: STREAM_PATH, truncated });
+    const { files, truncated } = await listMedia(config.dir);
+    // `/?path=<file>` opens that file; the stream handler still decides whether it may be served.
+    const selected = new URLSearchParams(req.url?.split('?')[1] ?? '').get('path') || undefined;
+    html = renderDemoPage({ files, streamBase: STREAM_PATH, truncated, selected, pathBase: config.prefix });
   } catch (err) {
     onError(err, req);
     return sendStatus(req, res, 500);
@@ -182,7 +184,7 @@ export function urlHost(host: string): string {
 /** The lines printed on start, one URL each, `name  url`, so scripts (and tests) can read the port. */
 export async function startupLines(url: string, config: ServeConfig, showToken = false): Promise<string[]> {
   const base = url.replace(/\/$/, '');
-  const [first = 'FILE'] = (await listMedia(config.dir, { limit: 1 }).catch(() => ({ files: [] }))).files;
+  const first = firstPlayable((await listMedia(config.dir, { limit: 100 }).catch(() => ({ files: [] }))).files) ?? 'FILE';
   const videosPath = first.split('/').map(encodeURIComponent).join('/');
   const [secret] = config.signingSecrets;
   // With signing on, the links printed are signed with the first secret, valid for an hour.
