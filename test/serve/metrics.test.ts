@@ -14,6 +14,20 @@ type ErrorMiddleware = (err: unknown, req: http.IncomingMessage, res: http.Serve
 type App = http.RequestListener & { use(...args: unknown[]): void };
 const express = createRequire(import.meta.url)('express') as () => App;
 
+/** An access log that can be waited on: the entry is written when the handler is done, which may be just after the client has the body. */
+function collector(): { entries: AccessEntry[]; hook: (e: AccessEntry) => void; until(n: number): Promise<void> } {
+  const entries: AccessEntry[] = [];
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  return {
+    entries,
+    hook: (e) => {
+      entries.push(e);
+      for (const w of waiters) if (entries.length >= w.n) w.resolve();
+    },
+    until: (n) => (entries.length >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
+  };
+}
+
 const fixtures = createFixtures('sage-stream-metrics-');
 const SIZE = 100_000;
 fixtures.file('a.bin', SIZE);
@@ -25,8 +39,9 @@ after(async () => {
 
 describe('handler.metrics() and the access log', () => {
   it('counts real requests by status class, body bytes, cache hits and misses; one entry per response', async () => {
-    const entries: AccessEntry[] = [];
-    const handler = createStreamHandler({ root: fixtures.dir, accessLog: (e) => entries.push(e) });
+    const log = collector();
+    const { entries } = log;
+    const handler = createStreamHandler({ root: fixtures.dir, accessLog: log.hook });
     const server = await serve(handler);
     const before = handler.metrics();
     assert.equal(before.requests['2xx'], 0);
@@ -41,6 +56,7 @@ describe('handler.metrics() and the access log', () => {
     const head = await server.request('/?path=a.bin', {}, 'HEAD');
     assert.equal(head.body.length, 0);
 
+    await log.until(4);
     const m = handler.metrics();
     assert.equal(m.requests['2xx'], 3);
     assert.equal(m.requests['4xx'], 1);
@@ -98,14 +114,21 @@ describe('handler.metrics() and the access log', () => {
   });
 
   it('resolves the access-log IP through a trusted CIDR range', async () => {
-    const entries: AccessEntry[] = [];
-    const handler = createStreamHandler({ root: fixtures.dir, trustProxy: ['127.0.0.0/8'], accessLog: (e) => entries.push(e) });
+    const log = collector();
+    const handler = createStreamHandler({ root: fixtures.dir, trustProxy: ['127.0.0.0/8'], accessLog: log.hook });
     const server = await serve(handler);
     const got = await server.request('/?path=a.bin', { 'X-Forwarded-For': '198.51.100.23', Range: 'bytes=0-0' });
     assert.deepEqual(got.body, pattern(0, 0));
-    assert.equal(entries[0]!.ip, '198.51.100.23');
+    await log.until(1);
+    assert.equal(log.entries[0]!.ip, '198.51.100.23');
   });
 });
+
+// Counters move when the handler is done, which may be just after the client has the body.
+async function settleCount(read: () => number, want: number): Promise<void> {
+  for (let i = 0; i < 200 && read() < want; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(read(), want);
+}
 
 describe('createMetricsHandler', () => {
   it('needs the Bearer token, then serves parseable Prometheus text whose counters move with requests', async () => {
@@ -126,6 +149,7 @@ describe('createMetricsHandler', () => {
     const first = await scrape();
     const got = await server.request('/?path=a.bin', { Range: 'bytes=0-99' });
     assert.deepEqual(got.body, pattern(0, 99));
+    await settleCount(() => handler.metrics().requests['2xx'], 1);
     const second = await scrape();
     assert.equal(sample(second, 'sage_stream_requests_total{code="2xx"}') - sample(first, 'sage_stream_requests_total{code="2xx"}'), 1);
     assert.equal(sample(second, 'sage_stream_sent_bytes_total') - sample(first, 'sage_stream_sent_bytes_total'), 100);
