@@ -90,7 +90,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     watchLog === undefined || config.adminToken === undefined
       ? undefined
       : createWatchLogHandler({ watchLog, authorize: tokenAuthorizer(config.adminToken), basePath: ADMIN_PATH, onError });
-  onClose.push(() => stream.close(), () => files.close());
+  onClose.push(() => accessLog.flush(), () => stream.close(), () => files.close());
   // Behind the admin token: request counts and bytes are nobody else's business.
   const metrics = config.adminToken === undefined ? undefined : createMetricsHandler({ sources: [stream, files], token: config.adminToken });
   let closing = false;
