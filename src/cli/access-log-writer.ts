@@ -84,13 +84,20 @@ function countBodyBytes(res: StreamResponse): { bytes: number } {
     if (typeof chunk === 'string') counted.bytes += Buffer.byteLength(chunk);
     else if (chunk instanceof Uint8Array) counted.bytes += chunk.byteLength;
   };
+  // node:http2's end(chunk) calls this.write(chunk): count it once.
+  let ending = false;
   target.write = function (this: unknown, ...args: unknown[]) {
-    add(args[0]);
+    if (!ending) add(args[0]);
     return write.apply(this, args);
   };
   target.end = function (this: unknown, ...args: unknown[]) {
     if (typeof args[0] !== 'function') add(args[0]);
-    return end.apply(this, args);
+    ending = true;
+    try {
+      return end.apply(this, args);
+    } finally {
+      ending = false;
+    }
   };
   return counted;
 }

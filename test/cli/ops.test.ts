@@ -267,6 +267,20 @@ describe('the CLI as an operator runs it', { timeout: 120_000 }, () => {
       const h2count = (out: string): number => out.split('\n').filter((l) => l.includes('"httpVersion":"2.0"')).length;
       await waitForOutput(cli, cli.stdout, (out) => h2count(out) >= 2);
       assert.equal(h2count(cli.stdout()), 2, cli.stdout());
+      // A status answer over HTTP/2 counts its body once (node:http2's end() calls write()).
+      const missing = await new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        const stream = session.request({ ':path': '/nothing-here' });
+        const chunks: Buffer[] = [];
+        let status = 0;
+        stream.on('response', (headers) => (status = Number(headers[':status'])));
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => resolve({ status, body: Buffer.concat(chunks) }));
+        stream.on('error', reject);
+      });
+      assert.deepEqual([missing.status, missing.body.toString()], [404, 'Not Found\n']);
+      const logged = await waitForOutput(cli, cli.stdout, (out) => out.includes('"url":"/nothing-here"'));
+      const line = JSON.parse(logged.split('\n').find((l) => l.includes('"url":"/nothing-here"'))!) as { bytesSent: number; httpVersion: string };
+      assert.deepEqual([line.httpVersion, line.bytesSent], ['2.0', 10]);
       // A bad certificate on SIGHUP keeps the old one, and says so.
       writeFileSync(live.cert, 'not a certificate');
       cli.child.kill('SIGHUP');
