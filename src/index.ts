@@ -17,7 +17,17 @@ export { fileIterator, DEFAULT_CHUNK_SIZE, type FileIteratorOptions } from './fi
 export { StreamError, statusForFsError, type StreamErrorCode, type StreamErrorStatus } from './errors.ts';
 export { MEDIA_TYPES, FALLBACK_MEDIA_TYPE, type MediaTypes } from './http/mime.ts';
 export { etagFor, type FileIdentity } from './http/etag.ts';
-export { clientIp } from './http/client-ip.ts';
+export { clientIp, createProxyTrust, PROXY_RANGES, type ProxyTrust } from './http/client-ip.ts';
+export { formatCombined, formatJson, escapeLogValue, redactUrl, type AccessEntry, type AccessLogHook } from './http/access-log.ts';
+export {
+  createMetricsHandler,
+  formatPrometheus,
+  processMetrics,
+  type HandlerMetrics,
+  type MetricsSource,
+  type ProcessMetrics,
+  type StatusClass,
+} from './serve/metrics.ts';
 export type {
   ByteRange,
   ErrorHook,

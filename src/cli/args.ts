@@ -8,6 +8,7 @@ import { resolveCors } from '../serve/cors.ts';
 import { MIN_SECRET_BYTES, signUrl, type SignUrlOptions } from '../serve/signed-url.ts';
 import { MIN_ADMIN_TOKEN_LENGTH } from './admin-token.ts';
 import { checkSecret, readSecret } from './secret-file.ts';
+import { OPS_OPTIONS, OPS_SERVE_ONLY, OPS_USAGE, parseOpsFlags, type OpsConfig } from './ops-flags.ts';
 
 
 /** The folder served when none is given: the sample video shipped with the package (../sample from src/ or dist/). */
@@ -72,7 +73,7 @@ export type ServeOptions = {
   readonly rate?: RateLimit | undefined;
   /** Lets players on these origins (or `'*'`: any) read the stream routes. Default: none. */
   readonly cors?: '*' | readonly string[] | undefined;
-};
+} & { readonly [K in keyof OpsConfig]?: OpsConfig[K] | undefined };
 
 /** `ServeOptions` with the defaults filled in: what the server runs with. */
 export type ServeConfig = {
@@ -88,53 +89,70 @@ export type ServeConfig = {
   readonly signingSecrets: readonly (string | Buffer)[];
   readonly rate: RateLimit | undefined;
   readonly cors: '*' | readonly string[] | undefined;
-};
+} & OpsConfig;
 
 
 /** What the command line asked for. Bad input is a value, not an exception: main prints it and exits 2. */
 export type CliCommand =
   | { readonly kind: 'help' }
+  | { readonly kind: 'version' }
   | { readonly kind: 'serve'; readonly config: ServeConfig; readonly workers: number | undefined; readonly showToken: boolean }
   | { readonly kind: 'sign'; readonly path: string; readonly options: SignUrlOptions }
   | { readonly kind: 'error'; readonly message: string };
 
-export const USAGE: string = `Usage: sage-stream serve [dir] [options]
+export const USAGE: string = `Usage: sage-stream [serve] [dir] [options]
        sage-stream sign <file> --expires-in <duration> [options]
 
-serve: serves the media files under dir (default: the bundled sample video) over HTTP,
-with Range and conditional requests, and a demo page that plays and seeks them.
+serve (the default command): serves the media files under dir (default: the bundled sample
+video) over HTTP, with Range and conditional requests, and a demo page that plays and seeks them.
 
-Options:
-  --port <port>          port to listen on; 0 picks a free one (default ${DEFAULT_PORT})
+Listening:
+  -p, --port <port>      port to listen on; 0 picks a free one (default ${DEFAULT_PORT})
   --host <host>          address to listen on (default ${DEFAULT_HOST}: this machine only)
+${OPS_USAGE.network}
+  --workers <n>          run n worker processes sharing the port (node:cluster)
+
+Serving:
   --prefix <path>        URL prefix for path-mode streaming, for HLS/DASH (default ${DEFAULT_PREFIX})
   --max-chunk <size>     cap responses to open-ended ranges (bytes=N-) at this size:
                          bytes, or 512k, 8M, 1G (powers of 1024); default no cap
   --rate <size>          pace each response at this many bytes a second, e.g. 2M
                          (like nginx's limit_rate); default unpaced
   --burst <size>         with --rate: send this much at full speed first (limit_rate_after)
-  --log <file>           record plays in this SQLite file (default ${DEFAULT_LOG_FILE})
-  --no-log               record nothing
-  --log-max-age-days <n> prune log rows older than n days; 0 keeps them (default ${DEFAULT_LOG_MAX_AGE_DAYS})
-  --log-max-rows <n>     keep at most n newest rows per log table; 0: no limit (default ${DEFAULT_LOG_MAX_ROWS})
-  --admin-token <token>  token the admin log viewer asks for, at least ${MIN_ADMIN_TOKEN_LENGTH} characters
-                         (or set ${ADMIN_TOKEN_ENV}); without one a random token is
-                         written to <log>.admin-token (mode 0600)
-  --show-token           print the admin URL with the token in it
-  --workers <n>          run n worker processes sharing the port (node:cluster)
   --cors [origins]       let players on these origins (comma-separated, e.g.
                          https://a.example,https://b.example) read the streams;
                          bare --cors allows any origin (*)
+${OPS_USAGE.serving}
+
+Logs and admin:
+${OPS_USAGE.logging}
+  --log <file>           record plays in this SQLite file (default ${DEFAULT_LOG_FILE}); it
+                         stores client IP addresses and User-Agents
+  --no-log               record nothing
+  --log-max-age-days <n> prune log rows older than n days; 0 keeps them (default ${DEFAULT_LOG_MAX_AGE_DAYS})
+  --log-max-rows <n>     keep at most n newest rows per log table; 0: no limit (default ${DEFAULT_LOG_MAX_ROWS})
+  --admin-token <token>  token the admin log viewer and /metrics ask for, at least
+                         ${MIN_ADMIN_TOKEN_LENGTH} characters (or set ${ADMIN_TOKEN_ENV}); without one a
+                         random token is written to <log>.admin-token (mode 0600)
+  --admin-token-file <file>
+                         read that token from a file, so it survives restarts
+  --show-token           print the admin URL with the token in it
+
+Signed links:
   --signing-secret-file <file>
                          serve signed links only, verified with the secret in this file
                          (repeat for key rotation; or set ${SIGNING_SECRET_ENV});
                          the demo page is then off
+
   -h, --help             show this help
+  -v, --version          print the version
 
 Routes:
-  /                          the demo page (off with signing)
+  /                          the demo page (off with signing); ?path=<file> opens that file
   ${STREAM_PATH}?path=<file>    a file, with Range, If-Range, ETag … (the <video> src)
   <prefix>/<file>            the same by URL path, so HLS/DASH relative segment URLs work
+  ${ADMIN_PATH}                     the watch-log viewer (admin token)
+  /metrics                   Prometheus metrics (Authorization: Bearer <admin token>)
 
 sign: prints a signed, expiring URL for <file> (a path below the served folder).
 
@@ -150,6 +168,7 @@ Options:
 
 
 Stop with Ctrl-C or SIGTERM: responses in flight get ${SHUTDOWN_GRACE_MS / 1000} s to finish.
+SIGHUP re-reads the TLS certificate and key without dropping connections.
 `;
 
 /**
@@ -200,9 +219,10 @@ export function parseCli(
   if (typeof parsed === 'string') return fail(parsed);
   const { values, positionals } = parsed;
   if (values.help === true) return { kind: 'help' };
-  const [command, dirArg, extra] = positionals;
-  if (command === undefined) return fail('missing command: sage-stream serve [dir], or sage-stream sign <file>');
-  if (command !== 'serve' && command !== 'sign') return fail(`unknown command '${command}' (the commands are 'serve' and 'sign')`);
+  if (values.version === true) return { kind: 'version' };
+  if (positionals[0] === undefined) return fail('missing command: sage-stream [serve] <dir>, or sage-stream sign <file>');
+  // `sage-stream DIR` is `sage-stream serve DIR`.
+  const [command, dirArg, extra] = positionals[0] === 'serve' || positionals[0] === 'sign' ? positionals : ['serve', ...positionals];
   const other = (command === 'serve' ? SIGN_ONLY : SERVE_ONLY).find((flag) => values[flag] !== undefined);
   if (other !== undefined) return fail(`--${other} is not an option of ${command}`);
   if (command === 'sign') return parseSign(values, positionals.slice(1), cwd, env);
@@ -256,7 +276,11 @@ export function parseCli(
   }
   const retention = { logMaxAgeDays: Number(logMaxAgeDays), logMaxRows: Number(logMaxRows) };
 
-  const adminToken = values['admin-token'] ?? (env[ADMIN_TOKEN_ENV] || undefined);
+  const ops = parseOpsFlags(values, cwd);
+  if ('error' in ops) return fail(ops.error);
+  const { adminTokenFromFile, ...opsConfig } = ops;
+  if (values['admin-token'] !== undefined && adminTokenFromFile !== undefined) return fail('give either --admin-token or --admin-token-file, not both');
+  const adminToken = values['admin-token'] ?? adminTokenFromFile ?? (env[ADMIN_TOKEN_ENV] || undefined);
   if (adminToken !== undefined && !TOKEN.test(adminToken)) {
     return fail('--admin-token must be printable ASCII without spaces');
   }
@@ -301,7 +325,7 @@ export function parseCli(
   }
 
   const showToken = values['show-token'] === true;
-  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, ...retention, adminToken, signingSecrets, rate, cors }, workers, showToken };
+  return { kind: 'serve', config: { dir, port, host, prefix, maxChunkSize, log, ...retention, adminToken, signingSecrets, rate, cors, ...opsConfig }, workers, showToken };
 }
 
 /** `--cors` (`*`) or `--cors a,b`: the origins, checked as the handler checks them. */
@@ -377,7 +401,7 @@ function parseSign(
 }
 
 const CLI_OPTIONS = {
-  port: { type: 'string' },
+  port: { type: 'string', short: 'p' },
   host: { type: 'string' },
   prefix: { type: 'string' },
   'max-chunk': { type: 'string' },
@@ -400,10 +424,12 @@ const CLI_OPTIONS = {
   mode: { type: 'string' },
   base: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+  ...OPS_OPTIONS,
 } as const;
 
 // Each command's own flags: given to the other command, they are an error, not silently ignored.
-const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'rate', 'burst', 'log', 'no-log', 'log-max-age-days', 'log-max-rows', 'admin-token', 'show-token', 'workers', 'signing-secret-file', 'cors'] as const;
+const SERVE_ONLY = ['port', 'host', 'prefix', 'max-chunk', 'rate', 'burst', 'log', 'no-log', 'log-max-age-days', 'log-max-rows', 'admin-token', 'show-token', 'workers', 'signing-secret-file', 'cors', ...OPS_SERVE_ONLY] as const;
 const SIGN_ONLY = ['expires-in', 'expires-at', 'secret-file', 'bind-ip', 'bind-user', 'mode', 'base'] as const;
 
 // strict: an unknown flag, or a string flag without its value, throws; that becomes the message.
@@ -444,7 +470,7 @@ function describeParseError(err: unknown): string {
   const quoted = /'([^']*)'/.exec(message ?? '')?.[1];
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && quoted !== undefined) return `unknown option '${quoted}'`;
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && quoted !== undefined) {
-    const option = quoted.replace(/ .*$/, '');
+    const option = quoted.replace(/^-\w, /, '').replace(/ .*$/, ''); // '-p, --port <value>' → '--port'
     if (message?.includes('does not take an argument') === true) return `option '${option}' takes no value`;
     if (message?.includes('ambiguous') === true) return `option '${option}' needs a value (write ${option}=-… for one starting with -)`;
     return `option '${option}' needs a value`;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { escapeHtml } from '../watch-log/viewer/html.ts';
+import { firstPlayable, isManifest } from './media-list.ts';
 
 /** What the demo page shows. */
 export type DemoPageOptions = {
@@ -9,9 +10,11 @@ export type DemoPageOptions = {
   readonly streamBase: string;
   /** Whether `files` was cut short (the page says only the first ones are listed). */
   readonly truncated?: boolean | undefined;
-  /** The file to open first (the page's `?path=`); one not in `files` is ignored. Default: the first. */
-  readonly open?: string | undefined;
-  /** Seconds to resume the first file at: "continue watching" (watchLog.position). */
+  /** The file to open (the page's `/?path=`); one not in `files` is ignored. Default: `firstPlayable(files)`. */
+  readonly selected?: string | undefined;
+  /** The path-mode prefix (e.g. `'/videos'`): manifests play from there, so segment URLs resolve. */
+  readonly pathBase?: string | undefined;
+  /** Seconds to resume the selected file at: "continue watching" (watchLog.position). */
   readonly resumeAt?: number | undefined;
   /** Loads the player beacon from `/_sage/beacon.js`, so the watch log knows what was played. */
   readonly beacon?: boolean | undefined;
@@ -111,12 +114,14 @@ export const DEMO_PAGE_HEADERS: readonly string[] = Object.freeze([
  * res.end(html);
  */
 export function renderDemoPage(options: DemoPageOptions): string {
-  const { streamBase, truncated = false, resumeAt, beacon = false } = options;
-  // The file asked for goes first, so the player opens it.
-  const files = options.open !== undefined && options.files.includes(options.open) ? [options.open, ...options.files.filter((f) => f !== options.open)] : options.files;
+  const { files, streamBase, truncated = false, pathBase, resumeAt, beacon = false } = options;
   // toWellFormed: encodeURIComponent throws on a lone surrogate, which a Windows file name may hold.
-  const urlOf = (file: string): string => `${streamBase}?path=${encodeURIComponent(file.toWellFormed())}`;
-  const first = files[0];
+  // A manifest plays by URL path, so the segment URLs it names relative to itself resolve.
+  const urlOf = (file: string): string =>
+    pathBase !== undefined && isManifest(file)
+      ? `${pathBase}/${file.toWellFormed().split('/').map(encodeURIComponent).join('/')}`
+      : `${streamBase}?path=${encodeURIComponent(file.toWellFormed())}`;
+  const first = options.selected !== undefined && files.includes(options.selected) ? options.selected : firstPlayable(files);
   const player =
     first === undefined
       ? '<p>No playable media files in this folder.</p>'
@@ -131,12 +136,26 @@ export function renderDemoPage(options: DemoPageOptions): string {
 <button type="button" data-seek="0.75">Jump to 75%</button>
 </p>
 <p id="position" aria-live="off"></p>`;
+  const manifests = files.filter(isManifest);
   const items = files
-    .map((file, i) => {
-      const current = i === 0 ? ' aria-current="true"' : '';
+    .filter((file) => !isManifest(file))
+    .map((file) => {
+      const current = file === first ? ' aria-current="true"' : '';
       return `<li><a data-play href="${escapeHtml(urlOf(file))}"${current}>${escapeHtml(file)}</a></li>`;
     })
     .join('\n');
+  const streams = manifests
+    .map((file) => `<li><a data-play href="${escapeHtml(urlOf(file))}"${file === first ? ' aria-current="true"' : ''}>${escapeHtml(file)}</a></li>`)
+    .join('\n');
+  const streamList =
+    manifests.length === 0
+      ? ''
+      : `\n<h2>Streams (${manifests.length})</h2>
+<p>HLS and DASH manifests: they play here where the browser plays them natively (HLS in Safari);
+elsewhere open them in hls.js or dash.js.</p>
+<ol>
+${streams}
+</ol>`;
   const more = truncated ? `\n<p>Only the first ${files.length} files are listed.</p>` : '';
   return `<!doctype html>
 <html lang="en">
@@ -158,10 +177,10 @@ bytes at that point (<code>206 Partial Content</code>) instead of downloading th
 ${player}
 </section>
 <nav class="files" aria-label="Media files">
-<h2>Files (${files.length})</h2>
+<h2>Files (${files.length - manifests.length})</h2>
 <ol>
 ${items}
-</ol>${more}
+</ol>${streamList}${more}
 </nav>
 </main>
 <script>${SCRIPT}</script>${beacon ? '\n<script src="/_sage/beacon.js"></script>' : ''}

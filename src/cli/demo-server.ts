@@ -1,15 +1,19 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { DEMO_PAGE_HEADERS, renderDemoPage } from './demo-page.ts';
 import { createStreamHandler } from '../serve/handler.ts';
-import { listMedia } from './media-list.ts';
+import { firstPlayable, listMedia } from './media-list.ts';
 import { WatchLog } from '../watch-log/watch-log.ts';
 import { createWatchLogHandler, tokenAuthorizer } from '../watch-log/viewer/viewer.ts';
 import { sendStatus } from '../serve/responses.ts';
 import { signUrl } from '../serve/signed-url.ts';
 import { clientIp } from '../http/client-ip.ts';
-import { redactSignature } from './admin-token.ts';
+import { createMetricsHandler } from '../serve/metrics.ts';
+import { redactUrl } from '../http/access-log.ts';
+import { createAccessLogWriter } from './access-log-writer.ts';
+import { createWebServer, type AnyListener } from './tls-server.ts';
+import { METRICS_PATH } from './ops-flags.ts';
 import { ADMIN_PATH, DEFAULT_HOST, DEFAULT_LOG_MAX_AGE_DAYS, DEFAULT_LOG_MAX_ROWS, DEFAULT_PORT, DEFAULT_PREFIX, SAMPLE_DIR, SHUTDOWN_GRACE_MS, STREAM_PATH, STARTUP_LINK_SECONDS, type ServeConfig, type ServeOptions } from './args.ts';
 
 /** A listening server, as `startServer` resolves it. */
@@ -25,6 +29,8 @@ export type RunningServer = {
    * Calling it again returns the same promise; a shorter `graceMs` cuts sooner (`close(0)`).
    */
   close(graceMs?: number): Promise<void>;
+  /** Re-reads the TLS certificate and key (SIGHUP); throws and keeps the old ones if they are bad. */
+  reloadTls(): void;
 };
 
 /**
@@ -56,13 +62,17 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     signingSecrets: options.signingSecrets ?? [],
     rate: options.rate,
     cors: options.cors,
+    accessLog: options.accessLog ?? 'off',
+    trustProxy: options.trustProxy ?? [],
+    tls: options.tls,
+    cacheControl: options.cacheControl,
   };
   if (config.prefix === '') throw new TypeError(`options.prefix must be a path below /, got ${JSON.stringify(options.prefix)}`);
   const onError = (err: unknown, req?: { readonly method?: string | undefined; readonly url?: string | undefined }): void => {
     const reason = JSON.stringify(err instanceof Error ? err.message : String(err)); // quoted: no terminal escapes
-    // A signed link within its validity is a credential: the line keeps the path, not the sig.
-    const request = req === undefined ? '' : `${req.method} ${JSON.stringify(redactSignature(req.url ?? ''))}: `;
-    process.stderr.write(`sage-stream: ${request}${reason}\n`);
+    // A signed link's signature or the admin token in the URL stays out of the log.
+    const request = req === undefined ? '' : `${JSON.stringify(req.method)} ${JSON.stringify(redactUrl(req.url ?? ''))}: `;
+    process.stderr.write(`${new Date().toISOString()} sage-stream: ${request}${reason}\n`);
   };
   // One log for both routes; a second process (--workers) opens the same file: WAL allows it.
   // Drops (ERR_WATCH_LOG_DROPPED, with the count) reach onError too, so they are printed.
@@ -70,8 +80,12 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const watchLog = config.log === false ? undefined : await WatchLog.open(config.log, { onError, ...retention });
   // With signing on, both stream routes serve signed links only (misuse, e.g. a short secret, throws).
   const signed = config.signingSecrets.length > 0 ? { secrets: config.signingSecrets } : undefined;
+  const accessLog = createAccessLogWriter(config.accessLog, config.trustProxy);
   const cors = config.cors === undefined ? undefined : config.cors === '*' ? true : { origin: config.cors };
-  const common = { root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog, signed, rate: config.rate, cors };
+  const common = {
+    root: config.dir, maxChunkSize: config.maxChunkSize, onError, watchLog, signed, rate: config.rate, cors,
+    trustProxy: config.trustProxy, accessLog: accessLog.hook, ...(config.cacheControl === undefined ? {} : { cacheControl: config.cacheControl }),
+  };
   // With a log, the query route also takes the player beacon's reports (/_sage/beacon).
   const stream = createStreamHandler({ ...common, mode: 'query', param: 'path', beacon: watchLog !== undefined });
   const files = createStreamHandler({ ...common, mode: 'path', prefix: config.prefix });
@@ -84,25 +98,32 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     watchLog === undefined || config.adminToken === undefined
       ? undefined
       : createWatchLogHandler({ watchLog, authorize: tokenAuthorizer(config.adminToken), basePath: ADMIN_PATH, onError });
-  onClose.push(() => stream.close(), () => files.close());
+  onClose.push(() => accessLog.flush(), () => stream.close(), () => files.close());
+  // Behind the admin token: request counts and bytes are nobody else's business.
+  const metrics = config.adminToken === undefined ? undefined : createMetricsHandler({ sources: [stream, files], token: config.adminToken });
   let closing = false;
 
-  const server = http.createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     // During shutdown a keep-alive connection would stay open after its response; end it.
     res.once('finish', () => {
-      if (closing) setImmediate(() => server.closeIdleConnections());
+      if (closing) setImmediate(() => web.closeIdleConnections());
     });
     const url = req.url ?? '/';
     const query = url.indexOf('?');
     const pathname = query === -1 ? url : url.slice(0, query);
-    // The demo page lists every file and links them unsigned: off when links must be signed.
-    if (pathname === '/' && signed === undefined) return void sendDemoPage(req, res, config.dir, onError, watchLog);
     if (pathname === STREAM_PATH || pathname === `${STREAM_PATH}/`) return stream(req, res);
     if (watchLog !== undefined && pathname.startsWith('/_sage/')) return stream(req, res);
     if (pathname === config.prefix || pathname.startsWith(`${config.prefix}/`)) return files(req, res);
+    accessLog.observe(req, res); // the stream handlers log their own responses
+    // The demo page lists every file and links them unsigned: off when links must be signed.
+    if (pathname === '/' && signed === undefined) return void sendDemoPage(req, res, config, onError, watchLog);
     if (admin && (pathname === ADMIN_PATH || pathname.startsWith(`${ADMIN_PATH}/`))) return admin(req, res);
+    if (metrics && pathname === METRICS_PATH) return metrics(req, res);
     return sendStatus(req, res, 404);
-  });
+  };
+  // One listener for both: node:http2's compatibility request and response have what it uses.
+  const web = createWebServer(config.tls, listener as unknown as AnyListener);
+  const { server } = web;
 
   await new Promise<void>((resolveListen, rejectListen) => {
     server.once('error', rejectListen);
@@ -117,19 +138,19 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   let deadline: NodeJS.Timeout | undefined;
   let finished = false;
   return {
-    url: `http://${urlHost(config.host)}:${port}/`,
+    url: `${web.scheme}://${urlHost(config.host)}:${port}/`,
     port,
     config,
     close(graceMs = SHUTDOWN_GRACE_MS) {
       if (!finished) {
         clearTimeout(deadline);
         // unref: the connections it would cut keep the process alive until then anyway.
-        deadline = setTimeout(() => server.closeAllConnections(), graceMs).unref();
+        deadline = setTimeout(() => web.closeAllConnections(), graceMs).unref();
       }
       closed ??= (async () => {
         closing = true;
         const stopped = new Promise<void>((done) => server.close(() => done()));
-        server.closeIdleConnections();
+        web.closeIdleConnections();
         await stopped;
         finished = true;
         clearTimeout(deadline);
@@ -137,27 +158,28 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       })();
       return closed;
     },
+    reloadTls: () => web.reloadTls(),
   };
 }
 
 async function sendDemoPage(
   req: IncomingMessage,
   res: ServerResponse,
-  dir: string,
+  config: ServeConfig,
   onError: (err: unknown, req: IncomingMessage) => void,
   watchLog: WatchLog | undefined,
 ): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendStatus(req, res, 405, ['Allow', 'GET, HEAD']);
   let html: string;
   try {
-    const { files, truncated } = await listMedia(dir);
-    const url = req.url ?? '/';
-    const asked = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '').get('path') ?? undefined;
-    const open = asked !== undefined && files.includes(asked) ? asked : files[0];
+    const { files, truncated } = await listMedia(config.dir);
+    // `/?path=<file>` opens that file (when listed); the stream handler still decides whether it may be served.
+    const selected = new URLSearchParams(req.url?.split('?')[1] ?? '').get('path') || undefined;
+    const open = selected !== undefined && files.includes(selected) ? selected : firstPlayable(files);
     // Continue watching: the demo knows viewers only as address + browser, as the log does.
-    const viewer = { ip: clientIp(req, []), userAgent: req.headers['user-agent'] ?? null };
+    const viewer = { ip: clientIp(req, config.trustProxy), userAgent: req.headers['user-agent'] ?? null };
     const resumeAt = open === undefined ? undefined : watchLog?.position({ path: open, viewer });
-    html = renderDemoPage({ files, streamBase: STREAM_PATH, truncated, open, resumeAt, beacon: watchLog !== undefined });
+    html = renderDemoPage({ files, streamBase: STREAM_PATH, truncated, selected: open, pathBase: config.prefix, resumeAt, beacon: watchLog !== undefined });
   } catch (err) {
     onError(err, req);
     return sendStatus(req, res, 500);
@@ -183,7 +205,7 @@ export type TokenDisplay = { readonly show: boolean; readonly file?: string | un
  */
 export async function startupLines(url: string, config: ServeConfig, token: TokenDisplay = { show: false }): Promise<string[]> {
   const base = url.replace(/\/$/, '');
-  const [first = 'FILE'] = (await listMedia(config.dir, { limit: 1 }).catch(() => ({ files: [] }))).files;
+  const first = firstPlayable((await listMedia(config.dir, { limit: 100 }).catch(() => ({ files: [] }))).files) ?? 'FILE';
   const videosPath = first.split('/').map(encodeURIComponent).join('/');
   const [secret] = config.signingSecrets;
   // With signing on, the links printed are signed with the first secret, valid for an hour.
@@ -196,6 +218,10 @@ export async function startupLines(url: string, config: ServeConfig, token: Toke
       ? `stream  ${base}${STREAM_PATH}?path=${encodeURIComponent(first)}`
       : `stream  ${signed('query', `${base}${STREAM_PATH}`)}`,
     secret === undefined ? `videos  ${base}${config.prefix}/${videosPath}` : `videos  ${signed('path', `${base}${config.prefix}`)}`,
+    config.log === false
+      ? 'log     off (--no-log)'
+      : `log     ${config.log} (stores client IP addresses and User-Agents; --no-log turns it off)`,
+    config.adminToken === undefined ? 'metrics off (no admin token)' : `metrics ${base}${METRICS_PATH} (Authorization: Bearer <admin token>)`,
     config.log === false || config.adminToken === undefined
       ? 'admin   off (no watch log)'
       : `admin   ${base}${ADMIN_PATH}${adminSuffix(config.adminToken, token)}`,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import cluster, { type Worker } from 'node:cluster';
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { signUrl } from '../serve/signed-url.ts';
 import { SHUTDOWN_GRACE_MS, ADMIN_TOKEN_ENV, USAGE, parseCli, type ServeConfig } from './args.ts';
@@ -17,6 +17,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   switch (command.kind) {
     case 'help':
       process.stdout.write(USAGE);
+      return;
+    case 'version':
+      process.stdout.write(`sage-stream ${packageVersion()}\n`);
       return;
     case 'error':
       process.stderr.write(`sage-stream: ${command.message} (see sage-stream --help)\n`);
@@ -52,8 +55,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     running = await startServer(command.config);
   } catch (err) {
     process.stderr.write(`sage-stream: ${describeListenError(err, command.config)}\n`);
-    process.exitCode = 1;
-    if (worker) process.exit(1);
+    // 2, like a bad argument: the command line asked for something this machine cannot give.
+    process.exitCode = 2;
+    if (worker) process.exit(2);
     return;
   }
 
@@ -80,6 +84,16 @@ export async function main(argv: readonly string[]): Promise<void> {
   if (worker) process.on('SIGINT', () => {});
   else process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  if (command.config.tls !== undefined) {
+    process.on('SIGHUP', () => {
+      try {
+        running.reloadTls();
+        process.stderr.write(`${new Date().toISOString()} sage-stream: SIGHUP: TLS certificate and key re-read\n`);
+      } catch (err) {
+        process.stderr.write(`${new Date().toISOString()} sage-stream: SIGHUP: kept the old certificate: ${err instanceof Error ? err.message : String(err)}\n`);
+      }
+    });
+  }
   if (worker) return;
   const token = generated ? saveToken(running.config, command.showToken) : { show: command.showToken };
   if (token === undefined) return void running.close(0);
@@ -98,6 +112,11 @@ function saveToken(config: ServeConfig, show: boolean): TokenDisplay | undefined
     process.exitCode = 1;
     return undefined;
   }
+}
+
+/** The version in package.json (../../package.json from src/cli/ and from dist/cli/). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 function describeListenError(err: unknown, config: ServeConfig): string {
@@ -134,7 +153,7 @@ function runPrimary(config: ServeConfig, count: number, token: TokenDisplay): vo
   cluster.on('listening', (_worker, address) => {
     listening += 1;
     if (listening !== count || exitCode !== undefined) return;
-    const url = `http://${urlHost(config.host)}:${address.port}/`;
+    const url = `${config.tls === undefined ? 'http' : 'https'}://${urlHost(config.host)}:${address.port}/`;
     void startupLines(url, config, token).then((lines) => {
       process.stdout.write(`${lines.join('\n')}\nworkers ${count}\n`);
     });
@@ -160,6 +179,8 @@ function runPrimary(config: ServeConfig, count: number, token: TokenDisplay): vo
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Each worker re-reads the certificate itself.
+  if (config.tls !== undefined) process.on('SIGHUP', () => workers.forEach((worker) => worker.process.kill('SIGHUP')));
   for (let i = 0; i < count; i++) workers.add(cluster.fork());
 }
 

@@ -5,6 +5,9 @@ export const PLAYABLE_EXTENSIONS: ReadonlySet<string> = new Set([
   'mp4', 'm4v', 'mov', 'webm', 'mkv', 'ogv', 'mp3', 'm4a', 'aac', 'ogg', 'opus', 'wav', 'flac',
 ]);
 
+/** Streaming manifests the demo page lists too: HLS playlists and DASH MPDs. */
+export const MANIFEST_EXTENSIONS: ReadonlySet<string> = new Set(['m3u8', 'mpd']);
+
 /** The default cap on listed files: enough for a demo, small enough for one page. */
 export const DEFAULT_MEDIA_LIMIT = 500;
 /** Folders deeper than this below root are not walked. */
@@ -50,7 +53,7 @@ export async function listMedia(root: string, options: ListMediaOptions = {}): P
         } catch {
           // An unreadable subfolder (EACCES) hides its files, not the rest of the list.
         }
-      } else if (entry.isFile() && isPlayable(entry.name)) {
+      } else if (entry.isFile() && (isPlayable(entry.name) || isManifest(entry.name))) {
         if (files.length === limit) {
           truncated = true;
           return;
@@ -63,6 +66,31 @@ export async function listMedia(root: string, options: ListMediaOptions = {}): P
 
   await walk(root, '', 0);
   return { files, truncated };
+}
+
+/** Whether a file name is an HLS or DASH manifest (`.m3u8`, `.mpd`, any case). */
+export function isManifest(name: string): boolean {
+  const dot = name.lastIndexOf('.');
+  return dot > 0 && MANIFEST_EXTENSIONS.has(name.slice(dot + 1).toLowerCase());
+}
+
+/**
+ * The file the demo page (and the start-up lines) open first: the first playable file that is not
+ * part of an HLS/DASH stream, that is, not named `init*.mp4` and not in a folder that holds a
+ * manifest (an fMP4 init segment plays as a zero-length video). Falls back to the first manifest,
+ * then to undefined.
+ */
+export function firstPlayable(files: readonly string[]): string | undefined {
+  const streamFolders = new Set(files.filter(isManifest).map(folderOf));
+  const standalone = files.find((file) => isPlayable(file) && !INIT_SEGMENT.test(file) && !streamFolders.has(folderOf(file)));
+  return standalone ?? files.find(isManifest) ?? files.find(isPlayable);
+}
+
+const INIT_SEGMENT = /(?:^|\/)init[^/]*\.mp4$/i;
+
+function folderOf(file: string): string {
+  const slash = file.lastIndexOf('/');
+  return slash === -1 ? '' : file.slice(0, slash);
 }
 
 /** Whether a file name ends in one of `PLAYABLE_EXTENSIONS` (case-insensitive). */

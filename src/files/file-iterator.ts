@@ -66,9 +66,13 @@ export function readChunk(handle: FileHandle, position: number, size: number): P
   return readChunkInto(handle, Buffer.allocUnsafeSlow(size), position, size);
 }
 
+/** Bytes read from files by this process (every response, every handler): the metrics' read bytes. */
+export const READ_TOTALS: { bytes: number } = { bytes: 0 };
+
 /** `readChunk` into a buffer of at least `size` bytes that no write still holds. */
 export async function readChunkInto(handle: FileHandle, buffer: Buffer, position: number, size: number): Promise<Buffer> {
   const { bytesRead } = await handle.read(buffer, 0, size, position);
+  READ_TOTALS.bytes += bytesRead;
   if (bytesRead === 0) {
     throw new StreamError('ERR_FILE_TRUNCATED', 500, `file ended at byte ${position}, before the bytes expected`);
   }

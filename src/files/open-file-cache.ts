@@ -53,6 +53,8 @@ export class OpenFileCache {
   readonly #flights = new Map<string, Flight>();
   #sweeper: NodeJS.Timeout | undefined;
   #closed = false;
+  #hits = 0;
+  #misses = 0;
 
   constructor(options: OpenFileCacheOptions = DEFAULT_OPEN_FILE_CACHE) {
     this.#options = options;
@@ -61,6 +63,16 @@ export class OpenFileCache {
   /** Files currently kept open (in use or idle). */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Requests served from a descriptor kept open (`lease` found it current). */
+  get hits(): number {
+    return this.#hits;
+  }
+
+  /** Files opened and added, because they were not cached or had changed. */
+  get misses(): number {
+    return this.#misses;
   }
 
   /** Whether a file is cached under `key` (stale or not). */
@@ -82,6 +94,7 @@ export class OpenFileCache {
     }
     this.#entries.delete(key); // re-insert: most recently used last
     this.#entries.set(key, entry);
+    this.#hits++;
     return this.#leaseOf(entry, false);
   }
 
@@ -93,6 +106,7 @@ export class OpenFileCache {
   // `users` counts leases already promised (a flight's callers), so nothing closes it before they take them.
   #insert(key: string, file: OpenFile, users: number): Entry {
     const entry: Entry = { file, users, lastUsedMs: 0, evicted: this.#closed };
+    this.#misses++;
     if (!this.#closed) {
       const previous = this.#entries.get(key);
       if (previous !== undefined) this.#evict(key, previous);

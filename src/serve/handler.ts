@@ -5,7 +5,7 @@ import {
   type RequestedFile,
   type StreamHandlerOptions,
 } from './options.ts';
-import type { StreamOutcome, StreamRequest, StreamResponse } from '../types.ts';
+import type { StreamOutcome, StreamRequest, StreamResponse, WatchRecorder } from '../types.ts';
 import { openConfined, type Unservable } from '../files/confine.ts';
 import { OpenFileCache, type FileLease } from '../files/open-file-cache.ts';
 import { requestedPath, type PathLocator } from '../files/request-path.ts';
@@ -24,6 +24,8 @@ import { awaitTurn } from './fairness.ts';
 import { createExchange, type Exchange } from './exchange.ts';
 import { beaconRoute, createBeaconEndpoint, sendBeaconScript, type BeaconEndpoint } from './beacon.ts';
 import type { PlaybackRecorder } from '../types.ts';
+import { ResponseCounters, type HandlerMetrics } from './metrics.ts';
+import { observeFinished } from './observe.ts';
 
 /** Express/Connect's `next`: called to pass a request on when there is nothing to serve. */
 export type NextFunction = (err?: unknown) => void;
@@ -35,6 +37,8 @@ export type StreamHandler = {
   close(): Promise<void>;
   /** The block cache's counters (hits, misses, bytes held), for metrics; undefined with `blockCache: false`. */
   blockCacheStats(): BlockCacheStats | undefined;
+  /** This handler's counters and gauges, for `formatPrometheus` or your own endpoint. */
+  metrics(): HandlerMetrics;
 };
 
 /**
@@ -69,16 +73,26 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   // Requests still running, so close() can let their watch-log entries land first.
   const inflight = new Set<Promise<unknown>>();
   const beacon = resolved.beacon ? createBeaconEndpoint(resolved, setup.locator, playbackLog(resolved)) : undefined;
+  const counters = new ResponseCounters();
+  let watchLog: WatchRecorder | undefined;
+  void resolved.watchLog?.then((log) => (watchLog = log));
+  const wantsIp = resolved.watchLog !== undefined || resolved.accessLog !== undefined;
   const handler = (req: StreamRequest, res: StreamResponse, next?: NextFunction): void => {
     if (beacon !== undefined && answerBeacon(req, res, beacon, resolved)) return;
     const exchange = createExchange(req, res, resolved);
-    // The address is read now: after the response, a client that closed has none (pinned by a test).
-    if (resolved.watchLog !== undefined) exchange.ip();
-    const running = handle(exchange, next, setup).catch((err: unknown) => {
+    // Read now: after the response, a client that closed has no address (pinned by a test).
+    if (wantsIp) exchange.ip();
+    const startedMs = performance.now();
+    let passed = false;
+    const onNext = next && ((err?: unknown): void => ((passed = true), next(err)));
+    counters.started();
+    const running = handle(exchange, onNext, setup).catch((err: unknown) => {
       // Only a bug of ours gets here; the process must survive it all the same.
+      if (onNext !== undefined && !res.headersSent) return void onNext(err);
       reportError(resolved, err, req);
-      answer(req, res, 500);
+      return answer(req, res, 500);
     });
+    void running.then((outcome) => observeFinished(req, res, outcome, passed, { startedAt: exchange.startedAt, startedMs, ip: wantsIp ? exchange.ip() : '' }, counters, resolved.accessLog));
     if (resolved.watchLog === undefined) return;
     inflight.add(running);
     void running.finally(() => inflight.delete(running));
@@ -88,7 +102,8 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
     if (resolved.ownsWatchLog) (await resolved.watchLog)?.close();
   };
   const blockCacheStats = (): BlockCacheStats | undefined => resolved.blockCache?.stats;
-  return Object.assign(handler, { close, blockCacheStats });
+  const metrics = (): HandlerMetrics => counters.snapshot(setup.cache, watchLog);
+  return Object.assign(handler, { close, blockCacheStats, metrics });
 }
 
 /** The watch log as a taker of player reports; one that is only a WatchRecorder drops them. */
@@ -159,6 +174,7 @@ async function handle(
     try {
       signature = await checkSignedRequest(exchange, requested.path, options.signed);
     } catch (err) {
+      if (next) return void next(err); // as middleware, the app's error handler sees it
       reportError(options, err, req); // identify threw
       return answer(req, res, 500);
     }
@@ -183,6 +199,7 @@ async function handle(
     try {
       verdict = await check(req, file);
     } catch (err) {
+      if (next) return void next(err); // as middleware, the app's error handler sees it
       reportError(options, err, req);
       return answer(req, res, 500);
     }

@@ -1,6 +1,8 @@
 import { realpathSync, statSync } from 'node:fs';
 import { sep } from 'node:path';
 import { DEFAULT_CHUNK_SIZE } from '../files/file-iterator.ts';
+import type { AccessLogHook } from '../http/access-log.ts';
+import { createProxyTrust } from '../http/client-ip.ts';
 import { createMediaTypeLookup, type MediaTypes } from '../http/mime.ts';
 import { DEFAULT_MAX_RANGES, RangeParser } from '../http/range.ts';
 import { DEFAULT_OPEN_FILE_CACHE, type OpenFileCacheOptions } from '../files/open-file-cache.ts';
@@ -123,7 +125,17 @@ export type StreamHandlerOptions = SendOptions & {
   readonly watchLog?: boolean | string | WatchRecorder | undefined;
   /** Tells the watch log who a request comes from. Default: everyone is anonymous. */
   readonly identify?: IdentifyViewer | undefined;
-  /** Reverse-proxy addresses whose X-Forwarded-For the watch log (and an IP-bound link) believes. Default: none. */
+  /**
+   * Called once per finished response with what an access log writes (client IP through
+   * `trustProxy`, request line, status, body bytes, Referer, User-Agent, Range, aborted,
+   * duration); `formatCombined` and `formatJson` make it a line. Not called for requests passed
+   * to `next()`. Default: none.
+   */
+  readonly accessLog?: AccessLogHook | undefined;
+  /**
+   * Reverse proxies whose X-Forwarded-For the watch log, the access log and an IP-bound link
+   * believe: addresses, CIDR ranges (`10.0.0.0/8`) or the words `loopback` and `private`. Default: none.
+   */
   readonly trustProxy?: readonly string[] | undefined;
   /**
    * Serves only signed links (`signUrl`): a missing, tampered, wrong-path or wrong-binding
@@ -178,6 +190,7 @@ export type ResolvedOptions = ResolvedSendOptions & {
   /** True when the handler opened the log itself, and so closes it. */
   readonly ownsWatchLog: boolean;
   readonly identify: IdentifyViewer | undefined;
+  readonly accessLog: AccessLogHook | undefined;
   readonly trustProxy: readonly string[];
   readonly openFileCache: OpenFileCacheOptions | undefined;
   /** The signed-link verifier, when `signed` is on. */
@@ -291,6 +304,10 @@ export function resolveOptions(options: StreamHandlerOptions): ResolvedOptions {
   if (!Array.isArray(trustProxy) || trustProxy.some((ip) => typeof ip !== 'string')) {
     throw new TypeError('options.trustProxy must be an array of IP address strings');
   }
+  if (options.accessLog !== undefined && typeof options.accessLog !== 'function') {
+    throw new TypeError(`options.accessLog must be a function, got ${typeof options.accessLog}`);
+  }
+  createProxyTrust(trustProxy); // throws on an entry that is not an address, a CIDR range or a word
   if (typeof watchLog !== 'boolean' && typeof watchLog !== 'string' && !isWatchRecorder(watchLog)) {
     throw new TypeError('options.watchLog must be true, a database path or a WatchLog');
   }
@@ -317,6 +334,7 @@ export function resolveOptions(options: StreamHandlerOptions): ResolvedOptions {
     watchLog: openWatchLog(watchLog, send.onError),
     ownsWatchLog: watchLog === true || typeof watchLog === 'string',
     identify,
+    accessLog: options.accessLog,
     trustProxy: Object.freeze([...trustProxy]),
     openFileCache: resolveOpenFileCache(options.openFileCache),
     signed,

@@ -121,13 +121,13 @@ describe('renderDemoPage', () => {
   });
 
   it('?path= opens that file first, resumes it at the last position, and loads the beacon', () => {
-    const page = renderDemoPage({ files: ['a.mp4', 'b.mp4'], streamBase: '/api/stream', open: 'b.mp4', resumeAt: 12.5, beacon: true });
+    const page = renderDemoPage({ files: ['a.mp4', 'b.mp4'], streamBase: '/api/stream', selected: 'b.mp4', resumeAt: 12.5, beacon: true });
     assert.match(page, /<video id="player" controls preload="metadata" src="\/api\/stream\?path=b\.mp4" data-sage-beacon data-start="12\.5"><\/video>/);
     assert.match(page, /<script src="\/_sage\/beacon\.js"><\/script>/);
   });
 
   it('a ?path= that is not listed is ignored; no beacon unless asked', () => {
-    const page = renderDemoPage({ files: ['a.mp4'], streamBase: '/api/stream', open: '../x.mp4' });
+    const page = renderDemoPage({ files: ['a.mp4'], streamBase: '/api/stream', selected: '../x.mp4' });
     assert.match(page, /src="\/api\/stream\?path=a\.mp4"><\/video>/);
     assert.doesNotMatch(page, /beacon/);
   });

@@ -100,6 +100,10 @@ describe('parseCli', () => {
     signingSecrets: [],
     rate: undefined,
     cors: undefined,
+    accessLog: 'combined',
+    trustProxy: [],
+    tls: undefined,
+    cacheControl: undefined,
   };
   const serve = (config: Partial<ServeConfig>, workers?: number): CliCommand => ({
     kind: 'serve',
@@ -216,7 +220,8 @@ describe('parseCli', () => {
     { args: ['sign', '../etc/passwd', '--expires-in', '60', '--secret-file', 'secret.txt'], want: /^path must name a file below root \(no '\.\.' segment, NUL or backslash\), got "\.\.\/etc\/passwd"$/ },
     { args: ['sign', 'a.mp4', '--expires-in', '60', '--secret-file', 'secret.txt', '--mode', 'path', '--base', '/v?x'], want: /^--base must not carry a query/ },
     { args: [], want: /^missing command/ },
-    { args: ['start'], want: /^unknown command 'start' \(the commands are 'serve' and 'sign'\)$/ },
+    // `sage-stream DIR` is `serve DIR`: a word that is no folder is a missing folder.
+    { args: ['start'], want: /^folder not found: .*start$/ },
     { args: ['serve', 'a', 'b'], want: /^unexpected argument 'b'/ },
     { args: ['serve', '--bogus'], want: /^unknown option '--bogus'$/ },
     { args: ['serve', '-x'], want: /^unknown option '-x'$/ },
@@ -546,7 +551,7 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
   it('--help prints the usage and exits 0', async () => {
     const { code, stdout, stderr } = await runCli(['--help']);
     assert.equal(code, 0);
-    assert.match(stdout, /^Usage: sage-stream serve \[dir\] \[options\]/);
+    assert.match(stdout, /^Usage: sage-stream \[serve\] \[dir\] \[options\]/);
     assert.match(stdout, /^ {7}sage-stream sign <file> --expires-in <duration> \[options\]$/m);
     const flags = ['--port', '--host', '--log', '--no-log', '--log-max-age-days', '--log-max-rows', '--max-chunk', '--prefix', '--admin-token', '--workers', '--signing-secret-file'];
     for (const flag of [...flags, '--expires-in', '--expires-at', '--secret-file', '--bind-ip', '--bind-user', '--mode', '--base']) {
@@ -767,11 +772,11 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
     assert.equal((await exitWithin(cli, 3000)).code, 0);
   });
 
-  it('a port in use: one line on stderr, exit 1', async () => {
+  it('a port in use: one line on stderr, exit 2', async () => {
     const first = await serveCli([fixtures.dir]);
     try {
       const { code, stderr } = await runCli(['serve', fixtures.dir, '--no-log', '--port', new URL(first.url).port]);
-      assert.equal(code, 1);
+      assert.equal(code, 2);
       assert.match(stderr, /^sage-stream: port \d+ on 127\.0\.0\.1 is already in use\n$/);
     } finally {
       first.child.kill('SIGTERM');
