@@ -293,7 +293,7 @@ describe('the CLI as an operator runs it', { timeout: 120_000 }, () => {
   });
 
   it("the Dockerfile's command line serves (its paths mapped to temporary folders, port 0)", async () => {
-    const dockerfile = readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8');
+    const dockerfile = readFileSync(join(ROOT, 'sample', 'deploy', 'Dockerfile'), 'utf8');
     const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
     const command = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]!) as string[];
     assert.deepEqual(entrypoint, ['sage-stream']);
@@ -323,7 +323,7 @@ describe('the CLI as an operator runs it', { timeout: 120_000 }, () => {
     // verify checks that ExecStart's binary exists: point it at a stand-in.
     const bin = fixtures.write('bin/sage-stream', '#!/bin/sh\n');
     chmodSync(bin, 0o755);
-    const unit = readFileSync(join(ROOT, 'deploy', 'sage-stream.service'), 'utf8');
+    const unit = readFileSync(join(ROOT, 'sample', 'deploy', 'sage-stream.service'), 'utf8');
     assert.match(unit, /^ExecStart=\/usr\/local\/bin\/sage-stream /m);
     assert.match(unit, /^Restart=on-failure$/m);
     assert.match(unit, /^User=sage-stream$/m);
