@@ -28,12 +28,3 @@ export function writeAdminTokenFile(logPath: string, token: string): string {
   return path;
 }
 
-const SIGNATURE = /([?&]sig=)[^&#]*/g;
-
-/**
- * A request URL for an error line with its signature cut (`sig=…`): a signed link still within
- * its validity would otherwise be replayable by whoever reads the log.
- */
-export function redactSignature(url: string): string {
-  return url.replace(SIGNATURE, '$1…');
-}

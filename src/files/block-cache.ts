@@ -1,6 +1,7 @@
 import type { BigIntStats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { StreamError } from '../errors.ts';
+import { READ_TOTALS } from './file-iterator.ts';
 
 /** Blocks are 64 KiB, aligned on multiples of 64 KiB from the start of the file. */
 export const BLOCK_SIZE: number = 64 * 1024;
@@ -163,6 +164,7 @@ async function readBlock(handle: FileHandle, size: number, index: number): Promi
   let filled = 0;
   while (filled < length) {
     const { bytesRead } = await handle.read(block, filled, length - filled, position + filled);
+    READ_TOTALS.bytes += bytesRead; // the metrics' read bytes count cached reads too
     if (bytesRead === 0) {
       throw new StreamError('ERR_FILE_TRUNCATED', 500, `file ended at byte ${position + filled}, before the bytes expected`);
     }

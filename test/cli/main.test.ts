@@ -674,7 +674,7 @@ describe('sage-stream (the CLI as a child process)', { timeout: 120_000 }, () =>
       holder.exec('ROLLBACK');
       holder.close();
     }
-    assert.match(cli.stderr(), /^sage-stream: "watch log dropped 1 entry \(database failed at close\); 1 in all"$/m);
+    assert.match(cli.stderr(), /^\S+ sage-stream: "watch log dropped 1 entry \(database failed at close\); 1 in all"$/m);
   });
 
   it('--log FILE: streamed requests are recorded, and SIGTERM flushes them before exit', async () => {

@@ -17,7 +17,7 @@ const fixtures = createFixtures('sage-stream-cli-ops-');
 const CLIP_SIZE = 200_000;
 before(() => {
   fixtures.file('clip.mp4', CLIP_SIZE);
-  fixtures.write('token.txt', 'file-token-0123\n');
+  fixtures.write('token.txt', 'file-token-0123456\n');
   fixtures.write('empty.txt', '\n');
 });
 after(() => fixtures.remove());
@@ -63,8 +63,8 @@ describe('parseCli: the operator flags', () => {
     assert.equal(config(parseCli(['.', '--cache-control', 'public, max-age=3600'], cwd, {})).cacheControl, 'public, max-age=3600');
   });
   it('--admin-token-file wins over the environment; --admin-token over neither', () => {
-    assert.equal(config(parseCli(['.', '--admin-token-file', 'token.txt'], cwd, { SAGE_STREAM_ADMIN_TOKEN: 'env' })).adminToken, 'file-token-0123');
-    assert.equal(config(parseCli(['.'], cwd, { SAGE_STREAM_ADMIN_TOKEN: 'env-token' })).adminToken, 'env-token');
+    assert.equal(config(parseCli(['.', '--admin-token-file', 'token.txt'], cwd, { SAGE_STREAM_ADMIN_TOKEN: 'env' })).adminToken, 'file-token-0123456');
+    assert.equal(config(parseCli(['.'], cwd, { SAGE_STREAM_ADMIN_TOKEN: 'env-token-0123456' })).adminToken, 'env-token-0123456');
   });
   const errors: ReadonlyArray<{ args: string[]; want: RegExp }> = [
     { args: ['.', '--access-log', 'common'], want: /^--access-log must be combined, json or off, got 'common'$/ },
@@ -172,7 +172,7 @@ describe('the CLI as an operator runs it', { timeout: 120_000 }, () => {
       assert.match(cli.lines.get('metrics')!, /\/metrics \(Authorization: Bearer <admin token>\)$/);
       assert.equal((await receive(url, { path: '/metrics', agent: false })).status, 401);
       const scrape = async () => {
-        const got = await receive(url, { path: '/metrics', headers: { Authorization: 'Bearer file-token-0123' }, agent: false });
+        const got = await receive(url, { path: '/metrics', headers: { Authorization: 'Bearer file-token-0123456' }, agent: false });
         assert.equal(got.status, 200);
         return parsePrometheus(got.body.toString());
       };
@@ -301,7 +301,7 @@ describe('the CLI as an operator runs it', { timeout: 120_000 }, () => {
     const data = fixtures.path('data');
     execFileSync('mkdir', ['-p', data]);
     const args = command.map((arg) => arg.replace(/^\/media$/, fixtures.dir).replace(/^\/data\//, `${data}/`));
-    const cli = await startCli([...args, '-p', '0'], { SAGE_STREAM_ADMIN_TOKEN: 'docker-token' });
+    const cli = await startCli([...args, '-p', '0'], { SAGE_STREAM_ADMIN_TOKEN: 'docker-token-0123456' });
     try {
       const port = new URL(cli.lines.get('page')!).port;
       const got = await receive(`http://127.0.0.1:${port}`, { path: '/api/stream?path=clip.mp4', headers: { Range: 'bytes=10-20' }, agent: false });

@@ -38,9 +38,9 @@ describe('without node:sqlite', () => {
     assert.match(stdout.trim(), MESSAGE);
   });
 
-  it('sage-stream serve (logging by default) exits 1 with that line and nothing else', async () => {
+  it('sage-stream serve (logging by default) exits 2 (a start-up error) with that line and nothing else', async () => {
     const { code, stderr } = await run([MAIN, 'serve', SAMPLE, '--port', '0', '--log', join(tmpdir(), 'sage-stream-no-sqlite.db')]);
-    assert.equal(code, 1);
+    assert.equal(code, 2);
     const lines = stderr.trim().split('\n');
     assert.equal(lines.length, 1, stderr);
     assert.match(lines[0]!.replace(/^sage-stream: /, ''), MESSAGE);
