@@ -1,19 +1,8 @@
 import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { PlaybackReport, WatchEntry } from '../types.ts';
-import {
-  HEAT_SQL,
-  heatFrom,
-  insertPlayback,
-  positionSql,
-  preparePlaybackStatements,
-  type HeatStrip,
-  type PlaybackStatements,
-  type PositionQuery,
-} from './playback-statements.ts';
+import { HEAT_SQL, heatFrom, positionSql, type HeatStrip, type PositionQuery } from './playback-statements.ts';
 import { DropReporter } from './loss-report.ts';
 import { Retention } from './retention.ts';
-import { SessionWriter } from './session-writer.ts';
-import { isBusy, isReadOnly, isRejected } from './sqlite-codes.ts';
 import {
   buildPage,
   buildWhere,
@@ -34,7 +23,8 @@ import {
 } from './query.ts';
 import { resolveWatchLogOptions, type Resolved, type WatchLogOptions } from './log-options.ts';
 import { openDatabase } from './open-database.ts';
-import { normalizeEntry, queuedEntry, REQUEST_COLUMNS, SESSION_COLUMNS, VIDEO_COLUMNS } from './schema.ts';
+import { REQUEST_COLUMNS, SESSION_COLUMNS, VIDEO_COLUMNS } from './schema.ts';
+import { rollback, WriteQueue } from './write-queue.ts';
 
 export type { WatchEntry, WatchLogOptions, HeatStrip, PositionQuery };
 
@@ -52,8 +42,6 @@ export type WatchLogStats = {
   /** Entries written since open. */
   readonly written: number;
 };
-
-type Queued = { readonly entry: WatchEntry; readonly bytes: number };
 
 /**
  * Records streamed requests in SQLite (`node:sqlite`) and groups them into playback sessions.
@@ -83,29 +71,21 @@ type Queued = { readonly entry: WatchEntry; readonly bytes: number };
  */
 export class WatchLog {
   readonly #db: DatabaseSync;
-  readonly #sessions: SessionWriter;
-  readonly #playback: PlaybackStatements;
+  readonly #writes: WriteQueue;
   readonly #retention: Retention;
   readonly #options: Resolved;
   readonly #drops: DropReporter;
   readonly #queries = new Map<string, StatementSync>();
-  #queue: Queued[] = [];
-  #queuedBytes = 0;
-  #written = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #immediate: NodeJS.Immediate | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
-  #failing = false;
   #closed = false;
 
   /** Use {@link WatchLog.open}. */
   private constructor(db: DatabaseSync, options: Resolved) {
     this.#db = db;
     this.#options = options;
-    this.#sessions = new SessionWriter(db, options.sessionIdleMs, options.maxSessionsPerClient);
-    this.#playback = preparePlaybackStatements(db);
     this.#retention = new Retention(db);
     this.#drops = new DropReporter(options.dropReportIntervalMs, (err) => this.#report(err), options.now);
+    this.#writes = new WriteQueue(db, options, this.#drops, (err) => this.#report(err));
     // The first prune runs right after open, so a process restarted more often than the interval
     // still prunes; then every pruneIntervalMs.
     if (options.maxAgeMs !== undefined || options.maxRows !== undefined) this.#schedulePrune(0);
@@ -139,7 +119,7 @@ export class WatchLog {
 
   /** Entries queued in memory, not yet written (the same as `stats().queued`). */
   get pending(): number {
-    return this.#queue.length;
+    return this.#writes.length;
   }
 
   /**
@@ -149,7 +129,7 @@ export class WatchLog {
    * const { queued, dropped } = log.stats();
    */
   stats(): WatchLogStats {
-    return { queued: this.#queue.length, queuedBytes: this.#queuedBytes, dropped: this.#drops.total, written: this.#written };
+    return { queued: this.#writes.length, queuedBytes: this.#writes.bytes, dropped: this.#drops.total, written: this.#writes.written };
   }
 
   /**
@@ -159,14 +139,7 @@ export class WatchLog {
    */
   record(entry: WatchEntry): void {
     if (this.#closed) return;
-    const queued = queuedEntry(entry);
-    if (this.#queue.length >= this.#options.maxQueue || this.#queuedBytes + queued.bytes > this.#options.maxQueueBytes) {
-      this.#drops.drop(1, 'queue full');
-      return;
-    }
-    this.#queue.push(queued);
-    this.#queuedBytes += queued.bytes;
-    this.#schedule();
+    this.#writes.push(entry);
   }
 
   /**
@@ -189,7 +162,7 @@ export class WatchLog {
    */
   position(query: PositionQuery): number | undefined {
     this.#assertOpen();
-    this.#write();
+    this.#writes.write();
     const { sql, params } = positionSql(query);
     const position = this.#query(sql, params)[0]?.['position'];
     return typeof position === 'number' ? position : undefined;
@@ -201,7 +174,7 @@ export class WatchLog {
    */
   heat(path: string, buckets = 100): HeatStrip {
     this.#assertOpen();
-    this.#write();
+    this.#writes.write();
     return heatFrom(path, this.#query(HEAT_SQL, [path]), buckets);
   }
 
@@ -213,7 +186,7 @@ export class WatchLog {
    * onError and leaves the entries queued for the next timer tick.
    */
   flush(): void {
-    if (!this.#closed) this.#write();
+    if (!this.#closed) this.#writes.write();
   }
 
   /**
@@ -225,21 +198,13 @@ export class WatchLog {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#timer);
-    clearImmediate(this.#immediate);
     clearTimeout(this.#pruneTimer);
-    this.#timer = undefined;
-    this.#immediate = undefined;
     try {
       this.#db.exec(`PRAGMA busy_timeout = ${CLOSE_BUSY_TIMEOUT_MS}`);
     } catch {
       // The flush below reports whatever is wrong with the database.
     }
-    if (!this.#write()) {
-      this.#drops.drop(this.#queue.length, 'database failed at close');
-      this.#queue = [];
-      this.#queuedBytes = 0;
-    }
+    this.#writes.close();
     this.#drops.flush();
     try {
       this.#db.close();
@@ -339,85 +304,8 @@ export class WatchLog {
       this.#db.exec('COMMIT');
       return result;
     } catch (err) {
-      this.#rollback();
+      rollback(this.#db);
       throw err;
-    }
-  }
-
-  #schedule(): void {
-    if (this.#immediate !== undefined) return;
-    // While the database is failing, a full batch waits for the timer like any other, so a locked
-    // file is retried every flushIntervalMs rather than on every event-loop turn.
-    if (this.#queue.length >= this.#options.maxBatch && !this.#failing) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#immediate = setImmediate(() => this.#tick()).unref();
-    } else if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => this.#tick(), this.#options.flushIntervalMs).unref();
-    }
-  }
-
-  #tick(): void {
-    this.#timer = undefined;
-    this.#immediate = undefined;
-    if (this.#closed) return;
-    this.#write();
-    if (this.#queue.length > 0) this.#schedule();
-  }
-
-  /** Writes the queue; false (first error reported, the rest kept queued) unless all of it landed. */
-  #write(): boolean {
-    if (this.#queue.length === 0) return true;
-    const errors: unknown[] = [];
-    const left = this.#writeSplit(this.#queue, this.#options.now(), errors);
-    this.#queue = left;
-    this.#queuedBytes = left.reduce((sum, q) => sum + q.bytes, 0);
-    this.#failing = left.length > 0;
-    if (errors.length > 0) this.#report(errors[0]);
-    return left.length === 0;
-  }
-
-  /**
-   * Writes `batch` in one transaction; when that fails for a reason other than a lock or a
-   * read-only file (a full disk, one entry a trigger or constraint rejects), writes each half on
-   * its own, and so on down, stopping once a half makes no progress. Returns what is left; a lone
-   * entry the database rejects outright is dropped (and counted), so it cannot block the queue.
-   */
-  #writeSplit(batch: Queued[], now: number, errors: unknown[]): Queued[] {
-    try {
-      this.#db.exec('BEGIN IMMEDIATE');
-      try {
-        for (const { entry } of batch) {
-          if ('receivedAt' in entry) insertPlayback(this.#playback, entry as unknown as PlaybackReport, this.#options.sessionIdleMs, now);
-          else this.#sessions.write(normalizeEntry(entry, now));
-        }
-        this.#db.exec('COMMIT');
-      } catch (err) {
-        this.#rollback();
-        throw err;
-      }
-      this.#written += batch.length;
-      return [];
-    } catch (err) {
-      errors.push(err);
-      if (batch.length === 1) {
-        if (!isRejected(err)) return batch;
-        this.#drops.drop(1, 'rejected by the database');
-        return [];
-      }
-      if (isBusy(err) || isReadOnly(err)) return batch;
-      const half = batch.length >>> 1;
-      const first = this.#writeSplit(batch.slice(0, half), now, errors);
-      if (first.length === half) return [...first, ...batch.slice(half)];
-      return [...first, ...this.#writeSplit(batch.slice(half), now, errors)];
-    }
-  }
-
-  #rollback(): void {
-    try {
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-    } catch {
-      // SQLite rolls back on its own when it cannot; the error that got us here is the one to report.
     }
   }
 
