@@ -1,6 +1,6 @@
 import type { WatchLog } from '../watch-log.ts';
 import type { WatchQuery } from '../query.ts';
-import type { ViewName } from './render.ts';
+import type { ViewName } from './views.ts';
 
 /** Rows an export holds at most (500 per query, WatchLog's page cap). */
 export const MAX_EXPORT_ROWS = 100_000;

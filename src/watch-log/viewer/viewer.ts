@@ -6,16 +6,13 @@ import { renderHeatStrip } from './heat-strip.ts';
 import { LOCAL_TIME_SCRIPT_SRC } from './local-time.ts';
 import type { WatchQuery } from '../query.ts';
 import type { WatchLog } from '../watch-log.ts';
+import { assertNever, document, renderPage, renderResults } from './render.ts';
 import {
-  assertNever,
   DEFAULT_PAGE_LIMIT,
   DEFAULT_SORTS,
-  document,
   FIELDS,
   MAX_DATE_MS,
   MAX_PAGE_LIMIT,
-  renderPage,
-  renderResults,
   ROUTES,
   VIEW_SORTS,
   type Field,
@@ -26,7 +23,7 @@ import {
   type Parsed,
   type ViewContext,
   type ViewName,
-} from './render.ts';
+} from './views.ts';
 
 export { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT };
 
