@@ -1,12 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { fileURLToPath } from 'node:url';
 import {
   DEFAULT_PREFIX,
   SAMPLE_DIR,
@@ -20,11 +18,10 @@ import { startServer, startupLines, type RunningServer } from '../../src/cli/dem
 import { DEMO_PAGE_CSP } from '../../src/cli/demo-page.ts';
 import { createUrlVerifier, readSignedLink, type SignUrlOptions } from '../../src/serve/signed-url.ts';
 import { WatchLog } from '../../src/watch-log/watch-log.ts';
+import { ROOT, runCli, spawnCli, type Cli } from '../helpers/cli.ts';
 import { createFixtures, pattern } from '../helpers/fixtures.ts';
 import { receive, settle, type Received } from '../helpers/server.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'src', 'cli', 'main.ts');
 const SAMPLE = readFileSync(join(ROOT, 'sample', 'sample.mp4'));
 const BIG_SIZE = 64 * 1024 * 1024; // more than loopback socket buffers hold, so a stalled client stalls the server
 const SIGNING_SECRET = 'cli-test-signing-secret-0123456789abcdef';
@@ -460,41 +457,6 @@ describe('startServer (in-process)', () => {
     }
   });
 });
-
-/** A CLI child process, started and reading its output. */
-type Cli = {
-  readonly child: ChildProcess;
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-  /** Resolves when the process exits. */
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-};
-
-function spawnCli(args: readonly string[], env: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, SAGE_STREAM_ADMIN_TOKEN: '', SAGE_STREAM_SIGNING_SECRET: '', ...env },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => resolve({ code, signal }));
-  });
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-/** Runs the CLI to completion (for --help and errors). */
-async function runCli(
-  args: readonly string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = spawnCli(args, env);
-  const { code } = await cli.exited;
-  return { code, stdout: cli.stdout(), stderr: cli.stderr() };
-}
 
 /** Starts `serve` and waits for the startup lines; returns the page URL read from them. */
 async function serveCli(args: readonly string[]): Promise<Cli & { readonly url: string; readonly lines: Map<string, string> }> {
