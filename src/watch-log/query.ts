@@ -1,4 +1,5 @@
 import type { SQLInputValue } from 'node:sqlite';
+import type { WatchEntry } from '../types.ts';
 import type { SessionKind } from './playback.ts';
 import { parsePlayedRanges, type PlayedRange } from './played-ranges.ts';
 
@@ -22,21 +23,12 @@ export type WatchQuery = {
   readonly offset?: number;
 };
 
-/** One stored request. */
-export type RequestRow = {
+/**
+ * One stored request: the {@link WatchEntry} as recorded, without its ranges (the session keeps
+ * those as coverage), with its row id and the session it joined.
+ */
+export type RequestRow = Omit<WatchEntry, 'ranges'> & {
   readonly id: number;
-  readonly path: string;
-  readonly userId: string | null;
-  readonly isAuthenticated: boolean;
-  readonly ip: string;
-  readonly userAgent: string | null;
-  readonly status: number;
-  readonly range: string | null;
-  readonly bytesSent: number;
-  readonly aborted: boolean;
-  readonly size: number;
-  readonly startedAt: number;
-  readonly durationMs: number;
   readonly sessionId: number;
 };
 
