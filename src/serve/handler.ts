@@ -26,6 +26,7 @@ import { beaconRoute, createBeaconEndpoint, sendBeaconScript, type BeaconEndpoin
 import type { PlaybackRecorder } from '../types.ts';
 import { ResponseCounters, type HandlerMetrics } from './metrics.ts';
 import { observeFinished } from './observe.ts';
+import { outcome as outcomeOf } from './send-body.ts';
 
 /** Express/Connect's `next`: called to pass a request on when there is nothing to serve. */
 export type NextFunction = (err?: unknown) => void;
@@ -146,7 +147,9 @@ async function handle(
   const requested = requestedPath(req.url ?? '/', locator, options.dotfiles);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     // A preflight for a file name of ours is ours to answer, also as middleware (the disk is not asked).
-    if (options.cors !== undefined && requested.kind === 'ok' && answerPreflight(req, res, options.cors) !== undefined) return undefined;
+    // Its status is the outcome, so metrics and the access log count it answered, not aborted.
+    const preflight = options.cors !== undefined && requested.kind === 'ok' ? answerPreflight(req, res, options.cors) : undefined;
+    if (preflight !== undefined) return outcomeOf(preflight, 0, false, undefined);
     if (next) return void next();
     attachCors(req, res, options.cors);
     return answer(req, res, 405, ['Allow', 'GET, HEAD']);

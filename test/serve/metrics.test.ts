@@ -113,6 +113,30 @@ describe('handler.metrics() and the access log', () => {
     await handler.close();
   });
 
+  it('counts answered CORS preflights (204, and 403 with its body) as finished, not aborted', async () => {
+    const log = collector();
+    const handler = createStreamHandler({ root: fixtures.dir, cors: { origin: 'https://player.test' }, accessLog: log.hook });
+    const server = await serve(handler);
+    const asked = { 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'range' };
+    const allowed = await server.request('/?path=a.bin', { Origin: 'https://player.test', ...asked }, 'OPTIONS');
+    assert.equal(allowed.status, 204);
+    assert.equal(allowed.headers['access-control-allow-origin'], 'https://player.test');
+    const refused = await server.request('/?path=a.bin', { Origin: 'https://other.test', ...asked }, 'OPTIONS');
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.toString(), 'Forbidden\n');
+    await log.until(2);
+    assert.deepEqual(
+      log.entries.map((e) => [e.method, e.status, e.bytesSent, e.aborted]),
+      [['OPTIONS', 204, 0, false], ['OPTIONS', 403, 'Forbidden\n'.length, false]],
+    );
+    const m = handler.metrics();
+    assert.equal(m.requests['2xx'], 1);
+    assert.equal(m.requests['4xx'], 1);
+    assert.equal(m.aborted, 0);
+    assert.equal(m.sentBytes, 'Forbidden\n'.length);
+    await handler.close();
+  });
+
   it('resolves the access-log IP through a trusted CIDR range', async () => {
     const log = collector();
     const handler = createStreamHandler({ root: fixtures.dir, trustProxy: ['127.0.0.0/8'], accessLog: log.hook });
