@@ -6,6 +6,8 @@ import { BEACON_SCRIPT } from '../beacon/index.ts';
 import { MAX_BEACON_BYTES, parseBeaconReport } from './beacon-report.ts';
 import { checkSignedRequest } from './signed-url.ts';
 import { reportError, sendStatus } from './responses.ts';
+import { corsHeadersOf } from './cors.ts';
+import { attachCors } from './preflight.ts';
 
 /** Reports a session may send at once before the rate applies. */
 export const BEACON_BURST = 4;
@@ -27,7 +29,7 @@ const ANONYMOUS: Viewer = Object.freeze({ userId: null, isAuthenticated: false }
 export function sendBeaconScript(req: StreamRequest, res: StreamResponse): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendStatus(req, res, 405, ['Allow', 'GET, HEAD']);
   const sink = res as ResponseSink;
-  sink.writeHead(200, SCRIPT_HEADERS);
+  sink.writeHead(200, [...SCRIPT_HEADERS, ...corsHeadersOf(res)]); // the CORS headers attached for an allowed origin
   if (req.method === 'GET') sink.write(SCRIPT_BODY);
   sink.end();
 }
@@ -115,7 +117,7 @@ export function createBeaconEndpoint(
       rebufferSeconds: body.rebufferSeconds,
       events: body.events,
     });
-    (res as ResponseSink).writeHead(204, ['Cache-Control', 'no-store']);
+    (res as ResponseSink).writeHead(204, ['Cache-Control', 'no-store', ...corsHeadersOf(res)]);
     res.end();
   };
 }
@@ -175,6 +177,7 @@ export function createBeaconHandler(options: StreamHandlerOptions): (req: Stream
   );
   const endpoint = createBeaconEndpoint(resolved, locator, log);
   return (req, res) => {
+    attachCors(req, res, resolved.cors); // as on the handler's own beacon URLs
     if (req.method === 'GET' || req.method === 'HEAD') return sendBeaconScript(req, res);
     endpoint(req, res).catch((err: unknown) => {
       reportError(resolved, err, req);
