@@ -79,7 +79,6 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   void resolved.watchLog?.then((log) => (watchLog = log));
   const wantsIp = resolved.watchLog !== undefined || resolved.accessLog !== undefined;
   const handler = (req: StreamRequest, res: StreamResponse, next?: NextFunction): void => {
-    if (beacon !== undefined && answerBeacon(req, res, beacon, resolved)) return;
     const exchange = createExchange(req, res, resolved);
     // Read now: after the response, a client that closed has no address (pinned by a test).
     if (wantsIp) exchange.ip();
@@ -87,7 +86,8 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
     let passed = false;
     const onNext = next && ((err?: unknown): void => ((passed = true), next(err)));
     counters.started();
-    const running = handle(exchange, onNext, setup).catch((err: unknown) => {
+    // The beacon's answers are responses too: counted and logged like the media's.
+    const running = (beacon === undefined ? undefined : answerBeacon(req, res, beacon, resolved)) ?? handle(exchange, onNext, setup).catch((err: unknown) => {
       // Only a bug of ours gets here; the process must survive it all the same.
       if (onNext !== undefined && !res.headersSent) return void onNext(err);
       reportError(resolved, err, req);
@@ -113,21 +113,21 @@ async function playbackLog(options: ResolvedOptions): Promise<PlaybackRecorder |
   return log !== undefined && typeof (log as Partial<PlaybackRecorder>).recordPlayback === 'function' ? (log as PlaybackRecorder) : undefined;
 }
 
-/** Answers the beacon's own two URLs; false for every other request. */
-function answerBeacon(req: StreamRequest, res: StreamResponse, beacon: BeaconEndpoint, options: ResolvedOptions): boolean {
+/** Answers the beacon's own two URLs, resolving with what was sent; undefined for every other request. */
+function answerBeacon(req: StreamRequest, res: StreamResponse, beacon: BeaconEndpoint, options: ResolvedOptions): Promise<StreamOutcome> | undefined {
   const url = req.url ?? '/';
   const mark = url.indexOf('?');
   const route = beaconRoute(mark === -1 ? url : url.slice(0, mark), options.mode === 'path' ? options.prefix : '');
-  if (route === undefined) return false;
+  if (route === undefined) return undefined;
   attachCors(req, res, options.cors); // an allowed page may read the answer (fetch instead of sendBeacon)
-  if (route === 'script') sendBeaconScript(req, res);
-  else {
-    beacon(req, res).catch((err: unknown) => {
+  if (route === 'script') return Promise.resolve(outcomeOf(res.statusCode, sendBeaconScript(req, res), false, undefined));
+  return beacon(req, res).then(
+    () => outcomeOf(res.headersSent ? res.statusCode : 0, 0, !res.headersSent, undefined),
+    (err: unknown) => {
       reportError(options, err, req);
-      answer(req, res, 500);
-    });
-  }
-  return true;
+      return answer(req, res, 500);
+    },
+  );
 }
 
 /** What a handler sets up once: its options, where the file name is, its open-file cache. */
