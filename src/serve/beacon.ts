@@ -6,6 +6,8 @@ import { BEACON_SCRIPT } from '../beacon/index.ts';
 import { MAX_BEACON_BYTES, parseBeaconReport } from './beacon-report.ts';
 import { checkSignedRequest } from './signed-url.ts';
 import { reportError, sendStatus } from './responses.ts';
+import { corsHeadersOf } from './cors.ts';
+import { attachCors } from './preflight.ts';
 
 /** Reports a session may send at once before the rate applies. */
 export const BEACON_BURST = 4;
@@ -23,13 +25,14 @@ const SCRIPT_HEADERS = [
 ];
 const ANONYMOUS: Viewer = Object.freeze({ userId: null, isAuthenticated: false });
 
-/** Answers GET/HEAD with the beacon script. */
-export function sendBeaconScript(req: StreamRequest, res: StreamResponse): void {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return sendStatus(req, res, 405, ['Allow', 'GET, HEAD']);
+/** Answers GET/HEAD with the beacon script; returns the body bytes sent (the access log's). */
+export function sendBeaconScript(req: StreamRequest, res: StreamResponse): number {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return (sendStatus(req, res, 405, ['Allow', 'GET, HEAD']), 0);
   const sink = res as ResponseSink;
-  sink.writeHead(200, SCRIPT_HEADERS);
+  sink.writeHead(200, [...SCRIPT_HEADERS, ...corsHeadersOf(res)]); // the CORS headers attached for an allowed origin
   if (req.method === 'GET') sink.write(SCRIPT_BODY);
   sink.end();
+  return req.method === 'GET' ? SCRIPT_BODY.length : 0;
 }
 
 /** A beacon endpoint bound to one handler's options: the same viewer, links and checks. */
@@ -115,7 +118,7 @@ export function createBeaconEndpoint(
       rebufferSeconds: body.rebufferSeconds,
       events: body.events,
     });
-    (res as ResponseSink).writeHead(204, ['Cache-Control', 'no-store']);
+    (res as ResponseSink).writeHead(204, ['Cache-Control', 'no-store', ...corsHeadersOf(res)]);
     res.end();
   };
 }
@@ -175,7 +178,8 @@ export function createBeaconHandler(options: StreamHandlerOptions): (req: Stream
   );
   const endpoint = createBeaconEndpoint(resolved, locator, log);
   return (req, res) => {
-    if (req.method === 'GET' || req.method === 'HEAD') return sendBeaconScript(req, res);
+    attachCors(req, res, resolved.cors); // as on the handler's own beacon URLs
+    if (req.method === 'GET' || req.method === 'HEAD') return void sendBeaconScript(req, res);
     endpoint(req, res).catch((err: unknown) => {
       reportError(resolved, err, req);
       sendStatus(req, res, 500);

@@ -26,6 +26,7 @@ import { beaconRoute, createBeaconEndpoint, sendBeaconScript, type BeaconEndpoin
 import type { PlaybackRecorder } from '../types.ts';
 import { ResponseCounters, type HandlerMetrics } from './metrics.ts';
 import { observeFinished } from './observe.ts';
+import { outcome as outcomeOf } from './send-body.ts';
 
 /** Express/Connect's `next`: called to pass a request on when there is nothing to serve. */
 export type NextFunction = (err?: unknown) => void;
@@ -78,7 +79,6 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
   void resolved.watchLog?.then((log) => (watchLog = log));
   const wantsIp = resolved.watchLog !== undefined || resolved.accessLog !== undefined;
   const handler = (req: StreamRequest, res: StreamResponse, next?: NextFunction): void => {
-    if (beacon !== undefined && answerBeacon(req, res, beacon, resolved)) return;
     const exchange = createExchange(req, res, resolved);
     // Read now: after the response, a client that closed has no address (pinned by a test).
     if (wantsIp) exchange.ip();
@@ -86,7 +86,8 @@ export function createStreamHandler(options: StreamHandlerOptions): StreamHandle
     let passed = false;
     const onNext = next && ((err?: unknown): void => ((passed = true), next(err)));
     counters.started();
-    const running = handle(exchange, onNext, setup).catch((err: unknown) => {
+    // The beacon's answers are responses too: counted and logged like the media's.
+    const running = (beacon === undefined ? undefined : answerBeacon(req, res, beacon, resolved)) ?? handle(exchange, onNext, setup).catch((err: unknown) => {
       // Only a bug of ours gets here; the process must survive it all the same.
       if (onNext !== undefined && !res.headersSent) return void onNext(err);
       reportError(resolved, err, req);
@@ -112,21 +113,21 @@ async function playbackLog(options: ResolvedOptions): Promise<PlaybackRecorder |
   return log !== undefined && typeof (log as Partial<PlaybackRecorder>).recordPlayback === 'function' ? (log as PlaybackRecorder) : undefined;
 }
 
-/** Answers the beacon's own two URLs; false for every other request. */
-function answerBeacon(req: StreamRequest, res: StreamResponse, beacon: BeaconEndpoint, options: ResolvedOptions): boolean {
+/** Answers the beacon's own two URLs, resolving with what was sent; undefined for every other request. */
+function answerBeacon(req: StreamRequest, res: StreamResponse, beacon: BeaconEndpoint, options: ResolvedOptions): Promise<StreamOutcome> | undefined {
   const url = req.url ?? '/';
   const mark = url.indexOf('?');
   const route = beaconRoute(mark === -1 ? url : url.slice(0, mark), options.mode === 'path' ? options.prefix : '');
-  if (route === undefined) return false;
+  if (route === undefined) return undefined;
   attachCors(req, res, options.cors); // an allowed page may read the answer (fetch instead of sendBeacon)
-  if (route === 'script') sendBeaconScript(req, res);
-  else {
-    beacon(req, res).catch((err: unknown) => {
+  if (route === 'script') return Promise.resolve(outcomeOf(res.statusCode, sendBeaconScript(req, res), false, undefined));
+  return beacon(req, res).then(
+    () => outcomeOf(res.headersSent ? res.statusCode : 0, 0, !res.headersSent, undefined),
+    (err: unknown) => {
       reportError(options, err, req);
-      answer(req, res, 500);
-    });
-  }
-  return true;
+      return answer(req, res, 500);
+    },
+  );
 }
 
 /** What a handler sets up once: its options, where the file name is, its open-file cache. */
@@ -146,7 +147,9 @@ async function handle(
   const requested = requestedPath(req.url ?? '/', locator, options.dotfiles);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     // A preflight for a file name of ours is ours to answer, also as middleware (the disk is not asked).
-    if (options.cors !== undefined && requested.kind === 'ok' && answerPreflight(req, res, options.cors) !== undefined) return undefined;
+    // Its status is the outcome, so metrics and the access log count it answered, not aborted.
+    const preflight = options.cors !== undefined && requested.kind === 'ok' ? answerPreflight(req, res, options.cors) : undefined;
+    if (preflight !== undefined) return outcomeOf(preflight, 0, false, undefined);
     if (next) return void next();
     attachCors(req, res, options.cors);
     return answer(req, res, 405, ['Allow', 'GET, HEAD']);

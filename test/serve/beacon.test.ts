@@ -121,6 +121,26 @@ describe('the beacon endpoint (beacon: true)', () => {
     assert.equal(await (await fetch(`${server.origin}/anything.js`)).text(), BEACON_SCRIPT);
   });
 
+  it('with cors, the 204 and the script carry the CORS headers an allowed page needs to read them', async () => {
+    const player = { origin: 'https://player.test' };
+    const handlers = [
+      { name: 'beacon: true', server: await pool.serve(createStreamHandler({ root, watchLog: log, beacon: true, cors: player })), report: '/_sage/beacon', script: '/_sage/beacon.js' },
+      { name: 'createBeaconHandler', server: await pool.serve(createBeaconHandler({ root, watchLog: log, cors: player })), report: '/b', script: '/b.js' },
+    ];
+    for (const { name, server, report: at, script } of handlers) {
+      const res = await fetch(`${server.origin}${at}`, { method: 'POST', body: report('/?path=a.mp4'), headers: { origin: player.origin, 'user-agent': `cors-${name}` } });
+      assert.equal(res.status, 204, name);
+      assert.equal(res.headers.get('access-control-allow-origin'), player.origin, name);
+      assert.equal(res.headers.get('vary'), 'Origin', name);
+      const js = await fetch(`${server.origin}${script}`, { headers: { origin: player.origin } });
+      assert.equal(await js.text(), BEACON_SCRIPT, name);
+      assert.equal(js.headers.get('access-control-allow-origin'), player.origin, name);
+      const other = await fetch(`${server.origin}${script}`, { headers: { origin: 'https://other.test' } });
+      await other.arrayBuffer();
+      assert.equal(other.headers.get('access-control-allow-origin'), null, name);
+    }
+  });
+
   it('the fetch handler refuses beacon: true (it has no node:http body to read)', () => {
     assert.throws(() => createFetchHandler({ root, watchLog: log, beacon: true }), /options.beacon is not supported by the fetch handler/);
   });

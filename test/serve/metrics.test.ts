@@ -113,6 +113,60 @@ describe('handler.metrics() and the access log', () => {
     await handler.close();
   });
 
+  it('counts answered CORS preflights (204, and 403 with its body) as finished, not aborted', async () => {
+    const log = collector();
+    const handler = createStreamHandler({ root: fixtures.dir, cors: { origin: 'https://player.test' }, accessLog: log.hook });
+    const server = await serve(handler);
+    const asked = { 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'range' };
+    const allowed = await server.request('/?path=a.bin', { Origin: 'https://player.test', ...asked }, 'OPTIONS');
+    assert.equal(allowed.status, 204);
+    assert.equal(allowed.headers['access-control-allow-origin'], 'https://player.test');
+    const refused = await server.request('/?path=a.bin', { Origin: 'https://other.test', ...asked }, 'OPTIONS');
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.toString(), 'Forbidden\n');
+    await log.until(2);
+    assert.deepEqual(
+      log.entries.map((e) => [e.method, e.status, e.bytesSent, e.aborted]),
+      [['OPTIONS', 204, 0, false], ['OPTIONS', 403, 'Forbidden\n'.length, false]],
+    );
+    const m = handler.metrics();
+    assert.equal(m.requests['2xx'], 1);
+    assert.equal(m.requests['4xx'], 1);
+    assert.equal(m.aborted, 0);
+    assert.equal(m.sentBytes, 'Forbidden\n'.length);
+    await handler.close();
+  });
+
+  it('logs and counts the beacon endpoint and script like every other response (beacon: true)', { timeout: 5000 }, async () => {
+    const { WatchLog } = await import('../../src/watch-log/watch-log.ts');
+    const { BEACON_SCRIPT } = await import('../../src/beacon/index.ts');
+    const watchLog = await WatchLog.open(':memory:');
+    const log = collector();
+    const handler = createStreamHandler({ root: fixtures.dir, watchLog, beacon: true, accessLog: log.hook });
+    const server = await serve(handler);
+    const script = await fetch(`${server.origin}/_sage/beacon.js`);
+    assert.equal(await script.text(), BEACON_SCRIPT);
+    const events = { play: 1, pause: 0, seek: 0, ended: 0, stall: 0, hidden: 0 };
+    const body = JSON.stringify({ v: 1, src: '/?path=a.bin', duration: 60, position: 4, played: [[0, 4]], rebuffer: 0, events, reason: 'pause' });
+    const stored = await fetch(`${server.origin}/_sage/beacon`, { method: 'POST', body, headers: { 'content-type': 'text/plain' } });
+    assert.equal(stored.status, 204);
+    const wrong = await fetch(`${server.origin}/_sage/beacon`, { method: 'POST', body: '{', headers: { 'content-type': 'text/plain' } });
+    assert.equal(await wrong.text(), 'Bad Request\n');
+    await log.until(3);
+    assert.deepEqual(
+      log.entries.map((e) => [e.method, e.url, e.status, e.bytesSent, e.aborted, e.ip]),
+      [
+        ['GET', '/_sage/beacon.js', 200, Buffer.byteLength(BEACON_SCRIPT), false, '127.0.0.1'],
+        ['POST', '/_sage/beacon', 204, 0, false, '127.0.0.1'],
+        ['POST', '/_sage/beacon', 400, 'Bad Request\n'.length, false, '127.0.0.1'],
+      ],
+    );
+    const m = handler.metrics();
+    assert.deepEqual([m.requests['2xx'], m.requests['4xx'], m.inFlight, m.aborted], [2, 1, 0, 0]);
+    await handler.close();
+    watchLog.close();
+  });
+
   it('resolves the access-log IP through a trusted CIDR range', async () => {
     const log = collector();
     const handler = createStreamHandler({ root: fixtures.dir, trustProxy: ['127.0.0.0/8'], accessLog: log.hook });
