@@ -50,17 +50,38 @@ function awaitSocket(req: StreamRequest, res: ServerResponse): Promise<boolean> 
   const socket = req.socket as Socket | null;
   if (socket === null || socket.destroyed || res.destroyed) return Promise.resolve(false);
   return new Promise((resolve) => {
-    const onSocket = (): void => {
-      socket.off('close', onClose);
-      resolve(!res.destroyed);
-    };
-    const onClose = (): void => {
+    const forget = onSocketClose(socket, () => {
       res.off('socket', onSocket);
       resolve(false);
+    });
+    const onSocket = (): void => {
+      forget();
+      resolve(!res.destroyed);
     };
     res.once('socket', onSocket);
-    socket.once('close', onClose);
   });
+}
+
+// One 'close' listener per socket for all the requests queued on it: a listener each would let a
+// client pipelining more than ten requests trip Node's MaxListenersExceededWarning (pinned by
+// test/serve/fairness.test.ts).
+const QUEUED_ON = new WeakMap<Socket, Set<() => void>>();
+
+/** Calls `onClose` when `socket` closes; the returned function cancels that. */
+function onSocketClose(socket: Socket, onClose: () => void): () => void {
+  let waiting = QUEUED_ON.get(socket);
+  if (waiting === undefined) {
+    const created = new Set<() => void>();
+    waiting = created;
+    QUEUED_ON.set(socket, created);
+    socket.once('close', () => {
+      QUEUED_ON.delete(socket);
+      for (const wake of created) wake();
+    });
+  }
+  waiting.add(onClose);
+  const set = waiting;
+  return () => void set.delete(onClose);
 }
 
 /** A counting semaphore whose holders give their slot back when their response is over. */

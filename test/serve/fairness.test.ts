@@ -230,6 +230,28 @@ describe('fairness: a queued response and sendTimeoutMs', { timeout: 20_000 }, (
   });
 });
 
+describe('fairness: many requests queued on one connection', { timeout: 10_000 }, () => {
+  it('50 pipelined requests: no MaxListenersExceededWarning (one close listener per socket), every body byte-exact', async () => {
+    const server = await serve(createStreamHandler({ root }));
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      const socket = net.connect(server.port, '127.0.0.1');
+      await once(socket, 'connect');
+      const ranges = Array.from({ length: 50 }, (_, i) => ({ start: i * 1000, end: i * 1000 + 999 }));
+      socket.write(ranges.map(({ start, end }) => `GET /?path=clip.mp4 HTTP/1.1\r\nHost: x\r\nRange: bytes=${start}-${end}\r\n\r\n`).join(''));
+      const bodies = await readResponses(socket, ranges.length, Buffer.alloc(0));
+      ranges.forEach(({ start, end }, i) => assert.ok(bodies[i]!.equals(pattern(start, end)), `response ${i}`));
+      socket.destroy();
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(warnings.filter((name) => name === 'MaxListenersExceededWarning'), []);
+  });
+});
+
 describe('fairness over HTTP/2: maxStreamsPerSession', { timeout: 10_000 }, () => {
   it('a stream waits for a slot while maxStreamsPerSession are busy, and gets it when one is reset; other sessions are not held up', async () => {
     fixtures.sparse('root/h2-big.bin', 64 * MiB, []);
