@@ -43,7 +43,7 @@ type Child = { readonly port: number; stats(): Promise<Stats>; close(): Promise<
 /** Starts test/fixtures/fair-server.ts in its own process (its memory is what is measured). */
 async function startChild(protocol: 'http1' | 'h2c'): Promise<Child> {
   const script = fileURLToPath(new URL('../fixtures/fair-server.ts', import.meta.url));
-  const child: ChildProcess = fork(script, [root, protocol], { execArgv: ['--import', 'tsx', '--expose-gc'], stdio: 'inherit' });
+  const child: ChildProcess = fork(script, [root, protocol], { execArgv: ['--expose-gc'], stdio: 'inherit' });
   const [{ port }] = (await once(child, 'message')) as [{ port: number }];
   return {
     port,
