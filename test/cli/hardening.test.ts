@@ -29,7 +29,7 @@ function runCli(args: readonly string[], options: { readonly uid?: number } = {}
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
-      ['--import', 'tsx', CLI, ...args],
+      [CLI, ...args],
       {
         cwd: ROOT,
         timeout: 20_000,
@@ -83,7 +83,7 @@ describe('serve: start-up errors', () => {
 describe('the admin token', () => {
   it('--show-token puts the generated token in the admin URL (it is also in the 0600 file)', async () => {
     const log = fixtures.path('show.db');
-    const child = execFile(process.execPath, ['--import', 'tsx', CLI, 'serve', fixtures.path('media'), '--port', '0', '--log', log, '--show-token'], {
+    const child = execFile(process.execPath, [CLI, 'serve', fixtures.path('media'), '--port', '0', '--log', log, '--show-token'], {
       cwd: ROOT,
       env: { ...process.env, SAGE_STREAM_ADMIN_TOKEN: '' },
     });

@@ -29,7 +29,7 @@ describe('EMFILE: out of descriptors, the open-file cache makes room and the ope
 
   it(`under a ${FD_LIMIT}-descriptor limit, with ${CACHED} files cached and every other descriptor taken, a new file → 200 byte-exact`, async () => {
     // prlimit where there is one; bash's ulimit otherwise. Either way the child runs Node itself.
-    const node = [process.execPath, '--import', 'tsx', CHILD, fixtures.dir];
+    const node = [process.execPath, CHILD, fixtures.dir];
     const [command, ...args] = hasPrlimit()
       ? ['prlimit', `--nofile=${FD_LIMIT}:${FD_LIMIT}`, ...node]
       : ['bash', '-c', `ulimit -n ${FD_LIMIT} && exec "$0" "$@"`, ...node];

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { receive, type Received } from './server.ts';
 
 export const ROOT: string = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'src', 'cli', 'main.ts');
@@ -14,9 +16,9 @@ export type Cli = {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 };
 
-/** Starts `sage-stream <args>` through tsx, with the admin-token and secret variables cleared. */
+/** Starts `sage-stream <args>` on Node's own type stripping (no tsx loader: it costs each child start-up), with the admin-token and secret variables cleared. */
 export function spawnCli(args: readonly string[], env: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+  const child = spawn(process.execPath, [CLI, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SAGE_STREAM_ADMIN_TOKEN: '', SAGE_STREAM_SIGNING_SECRET: '', ...env },
@@ -76,4 +78,53 @@ export async function stopCli(cli: Cli): Promise<void> {
     assert.fail(`still running 10 s after SIGTERM\n${cli.stderr()}`);
   }
   assert.equal(exit.code, 0, cli.stderr());
+}
+
+/** One request on a fresh connection (no keep-alive: a test's connections never hold up a shutdown). */
+export function get(url: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Received> {
+  return receive(url, { method, headers, agent: false });
+}
+
+/** Starts `serve` and waits for the startup lines; returns the page URL read from them. */
+export async function serveCli(args: readonly string[]): Promise<Cli & { readonly url: string; readonly lines: Map<string, string> }> {
+  const cli = spawnCli(['serve', '--port', '0', ...(args.includes('--log') ? [] : ['--no-log']), ...args]);
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const lines = new Map<string, string>();
+    for (const match of cli.stdout().matchAll(/^(\w+) +(\S+)/gm)) lines.set(match[1] ?? '', match[2] ?? '');
+    const url = lines.get('page');
+    if (url !== undefined && lines.has('admin')) return { ...cli, url, lines };
+    const exit = await Promise.race([cli.exited, new Promise((resolve) => setTimeout(resolve, 25))]);
+    if (exit !== undefined) throw new Error(`the CLI exited before listening: ${JSON.stringify(exit)}\n${cli.stderr()}`);
+    if (Date.now() > deadline) {
+      cli.child.kill('SIGKILL');
+      throw new Error(`no startup lines after 15 s:\n${cli.stdout()}\n${cli.stderr()}`);
+    }
+  }
+}
+
+/** Waits for the process to exit, at most `ms`; kills it and fails past that. */
+export async function exitWithin(cli: Cli, ms: number): Promise<{ code: number | null; elapsedMs: number }> {
+  const started = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  const exit = await Promise.race([cli.exited, timeout]);
+  clearTimeout(timer);
+  if (exit === undefined) {
+    cli.child.kill('SIGKILL');
+    assert.fail(`still running ${ms} ms after the signal\n${cli.stderr()}`);
+  }
+  return { code: exit.code, elapsedMs: Date.now() - started };
+}
+
+/** Whether anything accepts connections on the port. */
+export function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }

@@ -36,7 +36,7 @@ describe('NODE_DEBUG=sage-stream output escapes what came from the request', () 
   it('a decoded path with CR LF and ESC stays on one line, escaped', async () => {
     const { stderr } = await promisify(execFile)(
       process.execPath,
-      ['--import', 'tsx', CHILD, root, '/?path=a%0D%0AFAKE%20LINE%1B%5B31m.mp4', '/?path=ok.txt%0A'],
+      [CHILD, root, '/?path=a%0D%0AFAKE%20LINE%1B%5B31m.mp4', '/?path=ok.txt%0A'],
       { env: { ...process.env, NODE_DEBUG: 'sage-stream' }, timeout: 20_000 },
     );
     const lines = stderr.split('\n');

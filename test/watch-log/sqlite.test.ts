@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 // streaming without the log still starts.
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const SAMPLE = fileURLToPath(new URL('../../sample', import.meta.url));
-const NO_SQLITE = ['--no-experimental-sqlite', '--import', 'tsx'];
+const NO_SQLITE = ['--no-experimental-sqlite'];
 const MESSAGE = /^the watch log needs node:sqlite, in Node\.js 22\.13\.0 or later \(this is Node\.js v\d+\.\d+\.\d+\); upgrade Node\.js, or run without the watch log \(--no-log\)$/;
 
 async function run(args: readonly string[], untilLine?: RegExp): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -600,7 +600,7 @@ describe('WatchLog with a failing database', () => {
       chmodSync(path, 0o444);
       if (process.getuid?.() === 0) chmodSync(dir, 0o1777); // sticky: nobody may add files, not replace ours
       const child = fileURLToPath(new URL('../helpers/read-only-log.ts', import.meta.url));
-      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', child, path], {
+      const { stdout } = await promisify(execFile)(process.execPath, [child, path], {
         cwd: fileURLToPath(new URL('../..', import.meta.url)),
       });
       const got = JSON.parse(stdout) as { uid: number; threw: boolean; pending: number; dropped: number; errors: string[]; codes: string[] };
@@ -716,7 +716,7 @@ describe('WatchLog shared by processes', () => {
     const writer = fileURLToPath(new URL('../helpers/watch-log-writer.ts', import.meta.url));
     const N = 300;
     const run = (tag: string): Promise<{ stdout: string }> =>
-      promisify(execFile)(process.execPath, ['--import', 'tsx', writer, path, String(N), tag], {
+      promisify(execFile)(process.execPath, [writer, path, String(N), tag], {
         cwd: fileURLToPath(new URL('../..', import.meta.url)),
       });
     const results = await Promise.all([run('one'), run('two')]);
@@ -737,7 +737,7 @@ describe('WatchLog shared by processes', () => {
     const path = dbPath();
     const writer = fileURLToPath(new URL('../helpers/watch-log-writer.ts', import.meta.url));
     const run = (tag: string): Promise<{ stdout: string }> =>
-      promisify(execFile)(process.execPath, ['--import', 'tsx', writer, path, '10', tag], {
+      promisify(execFile)(process.execPath, [writer, path, '10', tag], {
         cwd: fileURLToPath(new URL('../..', import.meta.url)),
       });
     await Promise.all([run('one'), run('two')]);
