@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findTool } from './find-tool.ts';
 
 // Headless Chromium driven over the Chrome DevTools Protocol with Node's own WebSocket: no
 // puppeteer or playwright, so the package keeps its short devDependency list. One WebSocket to the
@@ -39,26 +40,9 @@ const MAX_MESSAGES = 500;
  * Undefined when there is none.
  */
 export function findChromium(): string | undefined {
-  const named = process.env['SAGE_STREAM_CHROMIUM'];
-  if (named !== undefined && named !== '') return isExecutable(named) ? named : undefined;
-  const dirs = (process.env['PATH'] ?? '').split(delimiter).filter(Boolean);
-  for (const dir of [...dirs, '/usr/bin']) {
-    for (const name of CANDIDATE_NAMES) {
-      const path = join(dir, name);
-      if (isExecutable(path)) return path;
-    }
-  }
-  return undefined;
+  return findTool('SAGE_STREAM_CHROMIUM', CANDIDATE_NAMES);
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Something the page said or suffered: a console call, a browser log entry, an exception, a failed request. */
 export type PageMessage = {

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findTool } from './find-tool.ts';
 
 // Small real media, made by ffmpeg at test time: a synthetic picture (testsrc) and tone (sine),
 // 160x90 H.264 baseline + mono AAC, a keyframe every second so every segment starts with one and
@@ -25,20 +26,9 @@ const FFMPEG_TIMEOUT_MS = 30_000;
  * machine without ffmpeg), else `ffmpeg` on PATH or in /usr/bin. Undefined when there is none.
  */
 export function findFfmpeg(): string | undefined {
-  const named = process.env['SAGE_STREAM_FFMPEG'];
-  if (named !== undefined && named !== '') return isExecutable(named) ? named : undefined;
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter).filter(Boolean), '/usr/bin', '/usr/local/bin'];
-  return dirs.map((dir) => join(dir, 'ffmpeg')).find(isExecutable);
+  return findTool('SAGE_STREAM_FFMPEG', ['ffmpeg']);
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 let root: string | undefined;
 const made = new Map<string, Promise<MediaFile>>();
