@@ -8,10 +8,9 @@
 import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import { listen, withEventLoopReport } from './common.ts';
+import { listen, parseSingleRange, withEventLoopReport } from './common.ts';
 
 const PREFIX_BYTES = 64 * 1024;
-const RANGE = /^bytes=(\d*)-(\d*)$/;
 const [root, name, maxArg] = process.argv.slice(2);
 const maxBytes = Number(maxArg);
 if (root === undefined || name === undefined || !Number.isInteger(maxBytes)) {
@@ -38,20 +37,14 @@ const common = [
 const server = http.createServer(
   withEventLoopReport((req, res) => {
     if (req.url !== path) return void res.writeHead(404).end();
-    const match = RANGE.exec(req.headers.range ?? '');
-    let start = 0;
-    let end = size - 1;
-    if (match !== null) {
-      const [, first = '', last = ''] = match;
-      start = first === '' ? Math.max(0, size - Number(last)) : Number(first);
-      end = first === '' || last === '' ? size - 1 : Math.min(Number(last), size - 1);
-      if (start > end) return void res.writeHead(416, ['Content-Range', `bytes */${size}`]).end();
-    }
+    const range = parseSingleRange(req.headers.range, size);
+    if (range.kind === 'unsatisfiable') return void res.writeHead(416, ['Content-Range', `bytes */${size}`]).end();
+    const { start, end } = range;
     if (end >= held.length) return void res.writeHead(503).end();
     const body = held.subarray(start, end + 1);
     const head = ['Content-Type', 'application/octet-stream', 'Content-Length', String(body.length)];
-    if (match !== null) head.push('Content-Range', `bytes ${start}-${end}/${size}`);
-    res.writeHead(match === null ? 200 : 206, [...head, ...common]).end(body);
+    if (range.kind === 'range') head.push('Content-Range', `bytes ${start}-${end}/${size}`);
+    res.writeHead(range.kind === 'range' ? 206 : 200, [...head, ...common]).end(body);
   }),
 );
 listen(server);

@@ -53,3 +53,21 @@ export function listen(server: Server): void {
     process.stdout.write(`${JSON.stringify(ready)}\n`);
   });
 }
+
+/** What a bench peer's one-range `Range` header asks for: the whole file, a range, or a 416. */
+export type SingleRange = { readonly kind: 'whole' | 'range'; readonly start: number; readonly end: number } | { readonly kind: 'unsatisfiable' };
+
+const SINGLE_RANGE = /^bytes=(\d*)-(\d*)$/;
+
+/**
+ * The bare single-range parsing the naive and ceiling servers do (no multi-range, no
+ * validation beyond the shape): enough for the bench's own requests, which are all of that form.
+ */
+export function parseSingleRange(header: string | undefined, size: number): SingleRange {
+  const match = SINGLE_RANGE.exec(header ?? '');
+  if (match === null) return { kind: 'whole', start: 0, end: size - 1 };
+  const [, first = '', last = ''] = match;
+  const start = first === '' ? Math.max(0, size - Number(last)) : Number(first);
+  const end = first === '' || last === '' ? size - 1 : Math.min(Number(last), size - 1);
+  return start > end ? { kind: 'unsatisfiable' } : { kind: 'range', start, end };
+}

@@ -4,9 +4,8 @@
 import { createReadStream, stat } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
-import { listen, withEventLoopReport } from './common.ts';
+import { listen, parseSingleRange, withEventLoopReport } from './common.ts';
 
-const RANGE = /^bytes=(\d*)-(\d*)$/;
 const root = process.argv[2];
 if (root === undefined) {
   process.stderr.write('usage: node bench/servers/naive.ts <root>\n');
@@ -21,25 +20,19 @@ const server = http.createServer(withEventLoopReport((req, res) => {
       return;
     }
     const size = stats.size;
-    const match = RANGE.exec(req.headers.range ?? '');
-    let start = 0;
-    let end = size - 1;
-    if (match !== null) {
-      const [, first = '', last = ''] = match;
-      start = first === '' ? Math.max(0, size - Number(last)) : Number(first);
-      end = first === '' || last === '' ? size - 1 : Math.min(Number(last), size - 1);
-      if (start > end) {
-        res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
-        return;
-      }
+    const range = parseSingleRange(req.headers.range, size);
+    if (range.kind === 'unsatisfiable') {
+      res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
+      return;
     }
+    const { start, end } = range;
     const headers: http.OutgoingHttpHeaders = {
       'Content-Type': 'application/octet-stream',
       'Content-Length': end - start + 1,
       'Accept-Ranges': 'bytes',
     };
-    if (match !== null) headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
-    res.writeHead(match === null ? 200 : 206, headers);
+    if (range.kind === 'range') headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
+    res.writeHead(range.kind === 'range' ? 206 : 200, headers);
     createReadStream(file, { start, end }).pipe(res);
   });
 }));
