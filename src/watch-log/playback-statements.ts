@@ -1,7 +1,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { PlaybackReport } from '../types.ts';
 import { folderOf, kindOf, mergeReport, type StoredPlayback } from './playback.ts';
-import { normalizeEntry } from './schema.ts';
+import { normalizeEntry } from './stored-entry.ts';
 import { coverageCounts, parsePlayedRanges } from './played-ranges.ts';
 
 /** How {@link WatchLog.position} names the viewer: a user id, or the ip and user agent of an anonymous one. */

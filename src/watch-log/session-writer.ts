@@ -1,7 +1,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { bitmapLength, blockSizeFor, compactCoverage, expandCoverage, markCoverage } from './coverage.ts';
 import type { Row } from './query.ts';
-import type { Normalized } from './schema.ts';
+import type { Normalized } from './stored-entry.ts';
 import { folderOf, kindOf } from './playback.ts';
 
 // init.mp4, video_init.mp4, init-0.mp4: the names ffmpeg, Shaka Packager and Bento4 give init segments.

@@ -3,8 +3,8 @@ import type { PlaybackReport, WatchEntry } from '../types.ts';
 import { insertPlayback, preparePlaybackStatements, type PlaybackStatements } from './playback-statements.ts';
 import type { DropReporter } from './loss-report.ts';
 import type { Resolved } from './log-options.ts';
-import { normalizeEntry, queuedEntry } from './schema.ts';
 import { SessionWriter } from './session-writer.ts';
+import { normalizeEntry, queuedEntry } from './stored-entry.ts';
 import { isBusy, isReadOnly, isRejected } from './sqlite-codes.ts';
 
 type Queued = { readonly entry: WatchEntry; readonly bytes: number };
