@@ -1,8 +1,9 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { PlaybackReport } from '../types.ts';
 import { folderOf, kindOf, mergeReport, type StoredPlayback } from './playback.ts';
-import { normalizeEntry } from './stored-entry.ts';
 import { coverageCounts, parsePlayedRanges } from './played-ranges.ts';
+import { selectList, TableInsert, WATCH_SESSION, type Row } from './schema.ts';
+import { normalizeEntry } from './stored-entry.ts';
 
 /** How {@link WatchLog.position} names the viewer: a user id, or the ip and user agent of an anonymous one. */
 export type PositionQuery = {
@@ -28,37 +29,34 @@ export const HEAT_SESSION_LIMIT = 5000;
 export type PlaybackStatements = {
   readonly findPlayback: StatementSync;
   readonly updatePlayback: StatementSync;
-  readonly insertPlaybackSession: StatementSync;
+  readonly insertPlaybackSession: TableInsert;
 };
+
+const NO_COVERAGE = new Uint8Array(0);
 
 /** Prepares {@link PlaybackStatements} once, with the log's own. */
 export function preparePlaybackStatements(db: DatabaseSync): PlaybackStatements {
   return {
     findPlayback: db.prepare(
-      `SELECT id, played_ranges AS playedRanges, rebuffer_seconds AS rebufferSeconds, events
+      `SELECT ${selectList(WATCH_SESSION.columns, ['id', 'playedRanges', 'rebufferSeconds', 'events'])}
        FROM watch_session WHERE path = ? AND viewer = ? AND last_seen >= ? ORDER BY last_seen DESC LIMIT 1`,
     ),
     updatePlayback: db.prepare(
       `UPDATE watch_session SET played_ranges = ?, watched_seconds = ?, duration_seconds = ?, position_seconds = ?,
          rebuffer_seconds = ?, events = ?, reports = reports + 1, last_seen = max(last_seen, ?) WHERE id = ?`,
     ),
-    insertPlaybackSession: db.prepare(
-      `INSERT INTO watch_session (path, viewer, user_id, is_authenticated, ip, user_agent, first_seen, last_seen,
-         requests, bytes_sent, size, block_size, coverage_map, covered_bytes, kind, folder,
-         played_ranges, watched_seconds, duration_seconds, position_seconds, rebuffer_seconds, events, reports)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, x'', 0, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-    ),
+    insertPlaybackSession: new TableInsert(db, WATCH_SESSION),
   };
 }
 
-type Row = Record<string, unknown>;
+const POSITION = selectList(WATCH_SESSION.columns, ['position']);
 
 /** The SQL and parameters of {@link WatchLog.position}'s lookup. */
 export function positionSql(query: PositionQuery): { sql: string; params: (string | null)[] } {
   const { path, user, viewer } = query;
   if (typeof user === 'string') {
     return {
-      sql: `SELECT position_seconds AS position FROM watch_session WHERE path = ? AND user_id = ? AND is_authenticated = 1
+      sql: `SELECT ${POSITION} FROM watch_session WHERE path = ? AND user_id = ? AND is_authenticated = 1
               AND position_seconds IS NOT NULL ORDER BY last_seen DESC LIMIT 1`,
       params: [path, user],
     };
@@ -67,14 +65,14 @@ export function positionSql(query: PositionQuery): { sql: string; params: (strin
   // The key the stream requests of that viewer were stored under.
   const key = normalizeEntry({ path, userId: null, isAuthenticated: false, ip: viewer.ip, userAgent: viewer.userAgent } as never, 0).viewer;
   return {
-    sql: `SELECT position_seconds AS position FROM watch_session WHERE path = ? AND viewer = ?
+    sql: `SELECT ${POSITION} FROM watch_session WHERE path = ? AND viewer = ?
             AND position_seconds IS NOT NULL ORDER BY last_seen DESC LIMIT 1`,
     params: [path, key],
   };
 }
 
 /** The sessions {@link heatFrom} reads: the latest 5000 of a path that had a beacon report. */
-export const HEAT_SQL: string = `SELECT played_ranges AS playedRanges, duration_seconds AS durationSeconds FROM watch_session
+export const HEAT_SQL: string = `SELECT ${selectList(WATCH_SESSION.columns, ['playedRanges', 'durationSeconds'])} FROM watch_session
   WHERE path = ? AND reports > 0 ORDER BY last_seen DESC LIMIT ${HEAT_SESSION_LIMIT}`;
 
 /** Counts, per slice of the longest reported duration, the sessions that played it. */
@@ -104,8 +102,9 @@ export function insertPlayback(s: PlaybackStatements, report: PlaybackReport, id
     );
     return;
   }
-  s.insertPlaybackSession.run(
-    e.path, e.viewer, e.userId, e.isAuthenticated, e.ip, e.userAgent, at, at, kindOf(e.path), folderOf(e.path),
-    merged.playedRanges, merged.watchedSeconds, merged.durationSeconds, merged.position, merged.rebufferSeconds, merged.events,
-  );
+  // The viewer's path, user, ip and user agent from the entry; no bytes until its first request (which adopts it).
+  s.insertPlaybackSession.run(e, {
+    firstSeen: at, lastSeen: at, requests: 0, blockSize: 0, coverageMap: NO_COVERAGE, coveredBytes: 0,
+    kind: kindOf(e.path), folder: folderOf(e.path), ...merged, reports: 1,
+  });
 }

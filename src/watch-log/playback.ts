@@ -26,27 +26,11 @@ export function folderOf(path: string): string {
   return slash === -1 ? '' : path.slice(0, slash + 1);
 }
 
-const PLAYBACK_COLUMNS: readonly (readonly [string, string])[] = [
-  ['kind', "TEXT NOT NULL DEFAULT 'video'"],
-  ['folder', "TEXT NOT NULL DEFAULT ''"],
-  ['played_ranges', "TEXT NOT NULL DEFAULT '[]'"],
-  ['watched_seconds', 'REAL NOT NULL DEFAULT 0'],
-  ['duration_seconds', 'REAL'],
-  ['position_seconds', 'REAL'],
-  ['rebuffer_seconds', 'REAL NOT NULL DEFAULT 0'],
-  ['reports', 'INTEGER NOT NULL DEFAULT 0'],
-  ['events', "TEXT NOT NULL DEFAULT '{}'"],
-];
-
 /**
- * Schema step 3 (user_version 2 → 3): what the player reported. Old sessions are classified by
- * their path, so manifests, segments, captions and images stop being listed as videos.
+ * Schema step 3's backfill: sessions stored before it are classified by their path, so
+ * manifests, segments, captions and images stop being listed as videos.
  */
-export function migratePlayback(db: DatabaseSync): void {
-  // A column already there (a file taken back to an older version by hand) is left as it is.
-  const have = new Set((db.prepare('PRAGMA table_info(watch_session)').all() as Record<string, unknown>[]).map((c) => String(c['name'])));
-  for (const [name, type] of PLAYBACK_COLUMNS) if (!have.has(name)) db.exec(`ALTER TABLE watch_session ADD COLUMN ${name} ${type}`);
-  db.exec('CREATE INDEX IF NOT EXISTS watch_session_stream ON watch_session (viewer, kind, last_seen)');
+export function classifySessions(db: DatabaseSync): void {
   const update = db.prepare('UPDATE watch_session SET kind = ?, folder = ? WHERE id = ?');
   for (const row of db.prepare('SELECT id, path FROM watch_session').all() as Record<string, unknown>[]) {
     const path = String(row['path']);

@@ -1,7 +1,19 @@
 import type { SQLInputValue } from 'node:sqlite';
 import type { WatchEntry } from '../types.ts';
 import type { SessionKind } from './playback.ts';
-import { parsePlayedRanges, type PlayedRange } from './played-ranges.ts';
+import type { PlayedRange } from './played-ranges.ts';
+import {
+  COVERAGE_SQL,
+  optionalNumber,
+  readRow,
+  round1,
+  selectList,
+  sortKeys,
+  WATCH_REQUEST,
+  WATCH_SESSION,
+  type ComputedColumn,
+  type Row,
+} from './schema.ts';
 
 /** Filters, sorting and paging for {@link WatchLog.requests}, {@link WatchLog.sessions} and {@link WatchLog.videos}. */
 export type WatchQuery = {
@@ -99,53 +111,53 @@ export type WatchPage<Row> = { readonly rows: Row[]; readonly total: number };
 /** Rows deleted by {@link WatchLog.prune}. */
 export type PruneResult = { readonly requests: number; readonly sessions: number };
 
+/** Per-path totals over sessions, in {@link VideoTotalRow} order (the query groups by path). */
+const VIDEO_TOTALS: readonly ComputedColumn[] = [
+  { sql: 'path', field: 'path', read: String, sort: true },
+  { sql: 'count(*)', field: 'sessions', read: Number, sort: true },
+  {
+    sql: "count(DISTINCT CASE WHEN is_authenticated = 1 AND user_id IS NOT NULL THEN 'u:' || user_id ELSE 'a:' || ip END)",
+    field: 'viewers',
+    read: Number,
+    sort: true,
+  },
+  { sql: 'sum(requests)', field: 'requests', read: Number, sort: true },
+  { sql: 'sum(bytes_sent)', field: 'bytesSent', read: Number, sort: true },
+  { sql: `avg(CASE WHEN kind = 'video' THEN ${COVERAGE_SQL} END)`, field: 'avgCoverage', read: Number, sort: true },
+  { sql: 'max(last_seen)', field: 'lastSeen', read: Number, sort: true },
+  { sql: 'max(duration_seconds)', field: 'durationSeconds', read: optionalNumber },
+  { sql: 'sum(watched_seconds)', field: 'watchedSeconds', read: Number, sort: true },
+  {
+    sql: 'avg(CASE WHEN reports > 0 AND duration_seconds > 0 THEN watched_seconds * 100.0 / duration_seconds END)',
+    field: 'avgWatchedPercent',
+    read: (value) => (value === null || value === undefined ? null : round1(Number(value))),
+    sort: true,
+  },
+  { sql: 'sum(CASE WHEN reports > 0 THEN 1 ELSE 0 END)', field: 'reportedSessions', read: Number },
+];
+
 /** Sort keys accepted by {@link WatchLog.requests}, mapped to columns. */
-export const REQUEST_SORTS: Readonly<Record<string, string>> = Object.freeze({
-  startedAt: 'started_at',
-  path: 'path',
-  userId: 'user_id',
-  ip: 'ip',
-  status: 'status',
-  bytesSent: 'bytes_sent',
-  size: 'size',
-  durationMs: 'duration_ms',
-});
+export const REQUEST_SORTS: Readonly<Record<string, string>> = sortKeys(WATCH_REQUEST.columns);
 
 /** Sort keys accepted by {@link WatchLog.sessions}, mapped to columns. */
-export const SESSION_SORTS: Readonly<Record<string, string>> = Object.freeze({
-  firstSeen: 'first_seen',
-  lastSeen: 'last_seen',
-  path: 'path',
-  userId: 'user_id',
-  ip: 'ip',
-  requests: 'requests',
-  bytesSent: 'bytes_sent',
-  size: 'size',
-  coveredBytes: 'covered_bytes',
-  coverage: 'coverage',
-  watchedSeconds: 'watched_seconds',
-  position: 'position_seconds',
-});
+export const SESSION_SORTS: Readonly<Record<string, string>> = sortKeys(WATCH_SESSION.columns);
 
 /** Sort keys accepted by {@link WatchLog.videos}, mapped to result columns. */
-export const VIDEO_SORTS: Readonly<Record<string, string>> = Object.freeze({
-  lastSeen: 'lastSeen',
-  path: 'path',
-  sessions: 'sessions',
-  viewers: 'viewers',
-  requests: 'requests',
-  bytesSent: 'bytesSent',
-  avgCoverage: 'avgCoverage',
-  avgWatchedPercent: 'avgWatchedPercent',
-  watchedSeconds: 'watchedSeconds',
-});
+export const VIDEO_SORTS: Readonly<Record<string, string>> = sortKeys(VIDEO_TOTALS);
+
+/** What {@link WatchLog.requests} selects from watch_request. */
+export const REQUEST_SELECT: string = selectList(WATCH_REQUEST.columns);
+
+/** What {@link WatchLog.sessions} selects from watch_session. */
+export const SESSION_SELECT: string = selectList(WATCH_SESSION.columns);
+
+/** What {@link WatchLog.videos} selects from watch_session, grouped by path. */
+export const VIDEO_SELECT: string = selectList(VIDEO_TOTALS);
 
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 500;
 
 const LIKE_SPECIAL = /[\\%_]/g;
-
-export type Row = Record<string, unknown>;
 
 export type Where = { readonly sql: string; readonly params: SQLInputValue[] };
 
@@ -201,90 +213,15 @@ export function buildPage(
 }
 
 export function toRequestRow(r: Row): RequestRow {
-  return {
-    ...viewerFields(r),
-    status: Number(r['status']),
-    range: (r['range'] as string | null) ?? null,
-    bytesSent: Number(r['bytesSent']),
-    aborted: r['aborted'] === 1,
-    size: Number(r['size']),
-    startedAt: Number(r['startedAt']),
-    durationMs: Number(r['durationMs']),
-    sessionId: Number(r['sessionId']),
-  };
-}
-
-// The columns requests and sessions share: which file, and who watched it.
-export function viewerFields(r: Row): Pick<RequestRow, 'id' | 'path' | 'userId' | 'isAuthenticated' | 'ip' | 'userAgent'> {
-  return {
-    id: Number(r['id']),
-    path: String(r['path']),
-    userId: (r['userId'] as string | null) ?? null,
-    isAuthenticated: r['isAuthenticated'] === 1,
-    ip: String(r['ip']),
-    userAgent: (r['userAgent'] as string | null) ?? null,
-  };
+  // sessionId comes last, where rows (and so export columns) have always had it.
+  const { sessionId, ...row } = readRow(WATCH_REQUEST.columns, r);
+  return { ...row, sessionId } as RequestRow;
 }
 
 export function toSessionRow(r: Row): SessionRow {
-  return {
-    ...viewerFields(r),
-    firstSeen: Number(r['firstSeen']),
-    lastSeen: Number(r['lastSeen']),
-    requests: Number(r['requests']),
-    bytesSent: Number(r['bytesSent']),
-    size: Number(r['size']),
-    coveredBytes: Number(r['coveredBytes']),
-    coverage: Number(r['coverage']),
-    ...playbackFields(r),
-  };
-}
-
-function playbackFields(r: Row): Omit<SessionRow, keyof ReturnType<typeof viewerFields> | 'firstSeen' | 'lastSeen' | 'requests' | 'bytesSent' | 'size' | 'coveredBytes' | 'coverage'> {
-  const kind = String(r['kind']) as SessionKind;
-  const duration = nullableNumber(r['durationSeconds']);
-  const watchedSeconds = Number(r['watchedSeconds'] ?? 0);
-  const reports = Number(r['reports'] ?? 0);
-  let events: Record<string, number> = {};
-  try {
-    events = JSON.parse(String(r['events'] ?? '{}')) as Record<string, number>;
-  } catch {
-    // A damaged row shows no events.
-  }
-  return {
-    kind,
-    deliveredPercent: kind === 'stream' ? null : round1(Number(r['coverage']) * 100),
-    playedRanges: parsePlayedRanges(r['playedRanges']),
-    watchedSeconds,
-    watchedPercent: reports > 0 && duration !== null && duration > 0 ? round1(Math.min(100, (watchedSeconds * 100) / duration)) : null,
-    durationSeconds: duration,
-    position: nullableNumber(r['position']),
-    rebufferSeconds: Number(r['rebufferSeconds'] ?? 0),
-    reports,
-    events,
-  };
-}
-
-function nullableNumber(value: unknown): number | null {
-  return value === null || value === undefined ? null : Number(value);
-}
-
-function round1(n: number): number {
-  return Math.round(n * 10) / 10;
+  return readRow(WATCH_SESSION.columns, r) as SessionRow;
 }
 
 export function toVideoTotalRow(r: Row): VideoTotalRow {
-  return {
-    path: String(r['path']),
-    sessions: Number(r['sessions']),
-    viewers: Number(r['viewers']),
-    requests: Number(r['requests']),
-    bytesSent: Number(r['bytesSent']),
-    avgCoverage: Number(r['avgCoverage'] ?? 0),
-    lastSeen: Number(r['lastSeen']),
-    durationSeconds: nullableNumber(r['durationSeconds']),
-    watchedSeconds: Number(r['watchedSeconds'] ?? 0),
-    avgWatchedPercent: r['avgWatchedPercent'] === null || r['avgWatchedPercent'] === undefined ? null : round1(Number(r['avgWatchedPercent'])),
-    reportedSessions: Number(r['reportedSessions'] ?? 0),
-  };
+  return readRow(VIDEO_TOTALS, r) as VideoTotalRow;
 }

@@ -1,14 +1,14 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { bitmapLength, blockSizeFor, compactCoverage, expandCoverage, markCoverage } from './coverage.ts';
-import type { Row } from './query.ts';
-import type { Normalized } from './stored-entry.ts';
 import { folderOf, kindOf } from './playback.ts';
+import { selectList, TableInsert, WATCH_REQUEST, WATCH_SESSION, type Row } from './schema.ts';
+import type { Normalized } from './stored-entry.ts';
 
 // init.mp4, video_init.mp4, init-0.mp4: the names ffmpeg, Shaka Packager and Bento4 give init segments.
 const INIT_SEGMENT = /(^|\/)[^/]*init[^/]*\.mp4$/i;
 
-const SESSION_FIELDS = `id, block_size AS blockSize, coverage_map AS coverageMap, coverage_offset AS coverageOffset,
-  covered_bytes AS coveredBytes, requests`;
+// What extending a session reads of it.
+const SESSION_FIELDS = selectList(WATCH_SESSION.columns, ['id', 'blockSize', 'coverageMap', 'coverageOffset', 'coveredBytes', 'requests']);
 
 /**
  * Writes normalized entries: a request row each, and the session it extends or starts, with
@@ -22,9 +22,9 @@ export class SessionWriter {
   readonly #find: StatementSync;
   readonly #countClient: StatementSync;
   readonly #findClient: StatementSync;
-  readonly #insertSession: StatementSync;
+  readonly #insertSession: TableInsert;
   readonly #updateSession: StatementSync;
-  readonly #insertRequest: StatementSync;
+  readonly #insertRequest: TableInsert;
   readonly #findStream: StatementSync;
   readonly #joinStream: StatementSync;
   readonly #adoptSession: StatementSync;
@@ -48,11 +48,7 @@ export class SessionWriter {
        WHERE ip = ? AND path = ? AND size = ? AND last_seen >= ? AND first_seen <= ? AND is_authenticated = 0
        ORDER BY last_seen DESC LIMIT 1`,
     );
-    this.#insertSession = db.prepare(
-      `INSERT INTO watch_session (path, viewer, user_id, is_authenticated, ip, user_agent, first_seen, last_seen,
-         requests, bytes_sent, size, block_size, coverage_map, coverage_offset, covered_bytes, kind, folder)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    this.#insertSession = new TableInsert(db, WATCH_SESSION);
     // A manifest's session, for a segment, init file, caption or variant playlist below its folder.
     // A video file joins only from the very same folder, or when named like an init segment
     // (fMP4 HLS inits are .mp4): a film in a subfolder of a playlist's folder is its own video.
@@ -75,11 +71,7 @@ export class SessionWriter {
          requests = requests + 1, bytes_sent = bytes_sent + ?, coverage_map = ?, coverage_offset = ?, covered_bytes = ?
        WHERE id = ?`,
     );
-    this.#insertRequest = db.prepare(
-      `INSERT INTO watch_request (session_id, path, user_id, is_authenticated, ip, user_agent, status, range_header,
-         bytes_sent, aborted, size, started_at, duration_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    this.#insertRequest = new TableInsert(db, WATCH_REQUEST);
   }
 
   /** Writes one entry; throws what SQLite throws (the caller rolls back or splits the batch). */
@@ -88,10 +80,7 @@ export class SessionWriter {
     const stream = this.#stream(e);
     if (stream !== undefined) {
       this.#joinStream.run(e.startedAt, end, e.bytesSent, stream);
-      this.#insertRequest.run(
-        stream, e.path, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.status, e.range,
-        e.bytesSent, e.aborted, e.size, e.startedAt, e.durationMs,
-      );
+      this.#insertRequest.run(e, { sessionId: stream });
       return;
     }
     const found = this.#session(e);
@@ -102,11 +91,11 @@ export class SessionWriter {
       const covered = markCoverage(bitmap, blockSize, e.size, e.ranges, e.bytesSent);
       const stored = compactCoverage(bitmap);
       if (found === undefined) {
-        const result = this.#insertSession.run(
-          e.path, e.viewer, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.startedAt, end,
-          e.bytesSent, e.size, blockSize, stored.bits, stored.offset, covered, kindOf(e.path), folderOf(e.path),
-        );
-        sessionId = Number(result.lastInsertRowid);
+        // The entry's path, viewer, user, ip, user agent, bytes sent and size, and these:
+        sessionId = this.#insertSession.run(e, {
+          firstSeen: e.startedAt, lastSeen: end, requests: 1, blockSize, coverageMap: stored.bits,
+          coverageOffset: stored.offset, coveredBytes: covered, kind: kindOf(e.path), folder: folderOf(e.path),
+        });
       } else {
         sessionId = Number(found['id']);
         this.#adoptSession.run(e.startedAt, end, e.bytesSent, e.size, blockSize, stored.bits, stored.offset, covered, sessionId);
@@ -122,10 +111,7 @@ export class SessionWriter {
       const stored = compactCoverage(bitmap);
       this.#updateSession.run(e.startedAt, end, e.bytesSent, stored.bits, stored.offset, covered, sessionId);
     }
-    this.#insertRequest.run(
-      sessionId, e.path, e.userId, e.isAuthenticated, e.ip, e.userAgent, e.status, e.range,
-      e.bytesSent, e.aborted, e.size, e.startedAt, e.durationMs,
-    );
+    this.#insertRequest.run(e, { sessionId });
   }
 
   // The session of a manifest this request belongs to (same viewer, within the gap), if any.

@@ -6,15 +6,17 @@ import { Retention } from './retention.ts';
 import {
   buildPage,
   buildWhere,
+  REQUEST_SELECT,
   REQUEST_SORTS,
+  SESSION_SELECT,
   SESSION_SORTS,
   toRequestRow,
   toSessionRow,
   toVideoTotalRow,
+  VIDEO_SELECT,
   VIDEO_SORTS,
   type PruneResult,
   type RequestRow,
-  type Row,
   type SessionRow,
   type VideoTotalRow,
   type WatchPage,
@@ -23,7 +25,7 @@ import {
 } from './query.ts';
 import { resolveWatchLogOptions, type Resolved, type WatchLogOptions } from './log-options.ts';
 import { openDatabase } from './open-database.ts';
-import { REQUEST_COLUMNS, SESSION_COLUMNS, VIDEO_COLUMNS } from './schema.ts';
+import type { Row } from './schema.ts';
 import { rollback, WriteQueue } from './write-queue.ts';
 
 export type { WatchEntry, WatchLogOptions, HeatStrip, PositionQuery };
@@ -221,7 +223,7 @@ export class WatchLog {
   requests(query: WatchQuery = {}): WatchPage<RequestRow> {
     const where = buildWhere(query, 'started_at');
     const page = buildPage(query, REQUEST_SORTS, 'started_at', 'id');
-    const rows = this.#query(`SELECT ${REQUEST_COLUMNS} FROM watch_request${where.sql}${page.sql}`, [
+    const rows = this.#query(`SELECT ${REQUEST_SELECT} FROM watch_request${where.sql}${page.sql}`, [
       ...where.params,
       ...page.params,
     ]).map(toRequestRow);
@@ -235,7 +237,7 @@ export class WatchLog {
   sessions(query: WatchQuery = {}): WatchPage<SessionRow> {
     const where = listedOnly(buildWhere(query, 'first_seen'));
     const page = buildPage(query, SESSION_SORTS, 'first_seen', 'id');
-    const rows = this.#query(`SELECT ${SESSION_COLUMNS} FROM watch_session${where.sql}${page.sql}`, [
+    const rows = this.#query(`SELECT ${SESSION_SELECT} FROM watch_session${where.sql}${page.sql}`, [
       ...where.params,
       ...page.params,
     ]).map(toSessionRow);
@@ -250,7 +252,7 @@ export class WatchLog {
   videos(query: WatchQuery = {}): VideoTotalRow[] {
     const where = listedOnly(buildWhere(query, 'first_seen'));
     const page = buildPage(query, VIDEO_SORTS, 'lastSeen', 'path');
-    return this.#query(`SELECT ${VIDEO_COLUMNS} FROM watch_session${where.sql} GROUP BY path${page.sql}`, [
+    return this.#query(`SELECT ${VIDEO_SELECT} FROM watch_session${where.sql} GROUP BY path${page.sql}`, [
       ...where.params,
       ...page.params,
     ]).map(toVideoTotalRow);
