@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readlink, realpath, type FileHandle } from 'node:fs/promises';
+import { queryParam } from '../http/query.ts';
 
 /** The outcome of reading a file name from a request URL, before the disk is touched. */
 export type RequestedPath =
@@ -45,22 +46,9 @@ export function requestedPath(
 }
 
 function queryValue(url: string, param: string): string | RequestedPath {
-  const hash = url.indexOf('#');
-  const end = hash === -1 ? url.length : hash;
-  const query = url.indexOf('?');
-  if (query === -1 || query > end) return MISSING;
-  const search = url.slice(query + 1, end);
-  let found: string | undefined;
-  for (const pair of search.split('&')) {
-    const eq = pair.indexOf('=');
-    const key = decodeFormComponent(eq === -1 ? pair : pair.slice(0, eq));
-    if (key !== param) continue;
-    if (found !== undefined) return BAD_REQUEST;
-    const value = decodeFormComponent(eq === -1 ? '' : pair.slice(eq + 1));
-    if (value === undefined) return BAD_REQUEST;
-    found = value;
-  }
-  return found === undefined || found === '' ? MISSING : found;
+  const value = queryParam(url, param);
+  if (typeof value !== 'string') return value.kind === 'absent' ? MISSING : BAD_REQUEST;
+  return value === '' ? MISSING : value;
 }
 
 function pathnameBelow(url: string, prefix: string): string | RequestedPath {
@@ -93,16 +81,6 @@ function endOfPathname(url: string): number {
     if (code === 0x3f || code === 0x23) return i; // '?' or '#'
   }
   return url.length;
-}
-
-/** application/x-www-form-urlencoded decoding ('+' is a space), or undefined for a bad escape. */
-export function decodeFormComponent(text: string): string | undefined {
-  if (text.indexOf('%') === -1 && text.indexOf('+') === -1) return text;
-  try {
-    return decodeURIComponent(text.replaceAll('+', ' '));
-  } catch {
-    return undefined;
-  }
 }
 
 function checkSegments(decoded: string, denyDotfiles: boolean): RequestedPath {

@@ -3,7 +3,7 @@ import { strongMatch } from '../http/etag.ts';
 import type { StreamRequest } from '../types.ts';
 import type { Exchange } from './exchange.ts';
 import type { Validators } from '../http/preconditions.ts';
-import { decodeFormComponent } from '../files/request-path.ts';
+import { decodeFormComponent } from '../http/query.ts';
 import {
   BIND_VALUES,
   canonicalIp,
