@@ -18,11 +18,11 @@ const PROJECT = fileURLToPath(new URL('../', import.meta.url));
  * would count against sage. A folder of its own, not dist/: `npm pack` (the package test)
  * deletes and rebuilds dist/ and may run at the same time.
  */
-export function buildForBench(): string {
+export function buildForBench(project: string = PROJECT): string {
   const outDir = mkdtempSync(join(tmpdir(), 'sage-stream-bench-build-'));
   removeOnExit(outDir);
   const tsc = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc');
-  const built = spawnSync(process.execPath, [tsc, '-p', join(PROJECT, 'tsconfig.build.json'), '--outDir', outDir], { encoding: 'utf8' });
+  const built = spawnSync(process.execPath, [tsc, '-p', join(project, 'tsconfig.build.json'), '--outDir', outDir], { encoding: 'utf8' });
   if (built.status !== 0) throw new Error(`building src/ for the bench failed:\n${built.stdout}${built.stderr}`);
   return join(outDir, 'index.js');
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { buildForBench, ENTRY_VARIABLE } from './build.ts';
 import { ensureBenchFile, warmPageCache } from './data.ts';
 import { runLoad, startNodeServer } from './processes.ts';
 import type { RangeSpec } from './protocol.ts';
@@ -16,8 +17,11 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '20000' },
     reps: { type: 'string', default: '3' },
     connections: { type: 'string', default: '64' },
+    baseline: { type: 'string' }, // another checkout: its src/ is built and run as server 'baseline'
   },
 });
+const entries: Record<string, string> = { sage: buildForBench() }; // sage as users run it
+if (values.baseline !== undefined) entries['baseline'] = buildForBench(values.baseline);
 const TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux
 const requests = Number(values.requests);
 const size = 256 * 1024 * 1024;
@@ -33,6 +37,7 @@ function cpuTicks(pid: number): number {
 
 const scripts: Record<string, string[]> = {
   sage: ['bench/servers/sage.ts', dir],
+  baseline: ['bench/servers/sage.ts', dir],
   ceiling: ['bench/servers/ceiling.ts', dir, file.name, String(values.range === 'seek' ? size : 64 * 1024)],
   send: ['bench/servers/send.ts', dir],
 };
@@ -40,6 +45,7 @@ const results: Record<string, number[]> = {};
 for (let rep = 0; rep < Number(values.reps); rep++) {
   for (const name of values.servers.split(',')) {
     const [script, ...args] = scripts[name]!;
+    if (entries[name] !== undefined) process.env[ENTRY_VARIABLE] = entries[name];
     const server = await startNodeServer(name, script!, args);
     const pid = server.pids()[0]!;
     const job = {
