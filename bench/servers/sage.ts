@@ -4,9 +4,13 @@
 import cluster from 'node:cluster';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createStreamHandler } from '../../src/index.ts';
+import { pathToFileURL } from 'node:url';
 import type { ServerReady } from '../protocol.ts';
 import { exitWithParent, withEventLoopReport } from './common.ts';
+
+// The compiled package when the suite built one (bench/build.ts), as users run it; else src/.
+const entry = process.env['SAGE_STREAM_BENCH_ENTRY'];
+const { createStreamHandler } = (await import(entry === undefined ? '../../src/index.ts' : pathToFileURL(entry).href)) as typeof import('../../src/index.ts');
 
 const root = process.argv[2];
 const workers = Number(process.argv[3] ?? 0);

@@ -34,15 +34,33 @@ export type BlockCacheStats = {
   readonly maxBytes: number;
 };
 
+/** A file version's block keys, made once per version (strings hashed once, not per request). */
+export type FileVersion = {
+  readonly key: string;
+  blockKey(index: number): string;
+};
+
 /**
  * Which version of which file a block belongs to: device, inode, size, mtime and ctime, all from
  * the stat the request path has just checked (the open-file cache's `isSameVersion` fields). A
  * file rewritten, truncated, renamed over or touched gets another key, so its old blocks are
- * never served for it; they just age out of the LRU.
+ * never served for it; they just age out of the LRU. Remembered per stats object: a file kept
+ * open by the open-file cache hands the same one to every request.
  */
-export function versionKey(stats: BigIntStats): string {
-  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+export function versionKey(stats: BigIntStats): FileVersion {
+  let version = VERSIONS.get(stats);
+  if (version === undefined) {
+    const key = `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+    const blockKeys: string[] = [];
+    // Only the first blocks' keys are kept (the starts and index atoms players ask for every time),
+    // so a version's memory stays bounded however many blocks of a huge file are read.
+    version = { key, blockKey: (index) => (index < KEPT_BLOCK_KEYS ? (blockKeys[index] ??= `${key}#${index}`) : `${key}#${index}`) };
+    VERSIONS.set(stats, version);
+  }
+  return version;
 }
+const VERSIONS = new WeakMap<BigIntStats, FileVersion>();
+const KEPT_BLOCK_KEYS = 32;
 
 /**
  * A bounded LRU of file blocks for short bodies: players ask for the same first bytes and index
@@ -74,18 +92,18 @@ export class BlockCache {
    * Bytes `start`–`end` (inclusive, `end - start < BLOCK_CACHE_MAX_BODY`) of the file version
    * `version` of `size` bytes: synchronously when every block is cached, else undefined.
    */
-  peek(version: string, start: number, end: number): Buffer | undefined {
+  peek(version: FileVersion, start: number, end: number): Buffer | undefined {
     const first = Math.floor(start / BLOCK_SIZE);
     const last = Math.floor(end / BLOCK_SIZE);
     if (first === last) {
-      const block = this.#touch(`${version}#${first}`);
+      const block = this.#touch(version.blockKey(first));
       if (block === undefined) return undefined;
       this.#hits++;
       return block.subarray(start - first * BLOCK_SIZE, end - first * BLOCK_SIZE + 1);
     }
     const parts: Buffer[] = [];
     for (let index = first; index <= last; index++) {
-      const block = this.#touch(`${version}#${index}`);
+      const block = this.#touch(version.blockKey(index));
       if (block === undefined) return undefined;
       parts.push(block);
     }
@@ -98,7 +116,7 @@ export class BlockCache {
    * Rejects with `ERR_FILE_TRUNCATED` when the file is shorter than `size` now (nothing of it
    * is cached then), or with the read's error.
    */
-  async read(handle: FileHandle, version: string, size: number, start: number, end: number): Promise<Buffer> {
+  async read(handle: FileHandle, version: FileVersion, size: number, start: number, end: number): Promise<Buffer> {
     this.#misses++;
     const first = Math.floor(start / BLOCK_SIZE);
     const last = Math.floor(end / BLOCK_SIZE);
@@ -122,8 +140,8 @@ export class BlockCache {
     return block;
   }
 
-  #block(handle: FileHandle, version: string, size: number, index: number): Promise<Buffer> {
-    const key = `${version}#${index}`;
+  #block(handle: FileHandle, version: FileVersion, size: number, index: number): Promise<Buffer> {
+    const key = version.blockKey(index);
     const cached = this.#touch(key);
     if (cached !== undefined) return Promise.resolve(cached);
     let pending = this.#reading.get(key);

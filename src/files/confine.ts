@@ -32,14 +32,28 @@ export async function openConfined(
   confinement: Confinement,
   cache: OpenFileCache | undefined,
 ): Promise<FileLease | Unservable> {
-  if (cache?.has(path)) {
-    // Synchronous on purpose, and only for a file opened moments ago: its inode and the folders
-    // above it are in the kernel's caches, so this is one syscall of a microsecond or two, where
-    // a trip through the thread pool costs more than that in hand-offs alone (profile in README).
-    const current = statSync(`${confinement.realRoot}/${path}`, { bigint: true, throwIfNoEntry: false });
-    const cached = cache.lease(path, current);
-    if (cached !== undefined) return cached;
-  }
+  return leaseIfCurrent(path, confinement, cache) ?? openUncached(path, confinement, cache);
+}
+
+/**
+ * The cache's lease on `path` if it holds that file and one stat of the path says it is still
+ * the same version; otherwise undefined (a stale entry is dropped). Throws the stat's error.
+ */
+export function leaseIfCurrent(path: string, confinement: Confinement, cache: OpenFileCache | undefined): FileLease | undefined {
+  if (cache === undefined || !cache.has(path)) return undefined;
+  // Synchronous on purpose, and only for a file opened moments ago: its inode and the folders
+  // above it are in the kernel's caches, so this is one syscall of a microsecond or two, where
+  // a trip through the thread pool costs more than that in hand-offs alone (profile in README).
+  const current = statSync(`${confinement.realRoot}/${path}`, { bigint: true, throwIfNoEntry: false });
+  return cache.lease(path, current);
+}
+
+/** `openConfined` without the cache lookup: resolves, confines and opens (sharing the cache's flights). */
+export async function openUncached(
+  path: string,
+  confinement: Confinement,
+  cache: OpenFileCache | undefined,
+): Promise<FileLease | Unservable> {
   if (cache !== undefined) return cache.share(path, () => openChecked(path, confinement, cache));
   const opened = await openChecked(path, confinement, undefined);
   return typeof opened === 'string' ? opened : exclusiveLease(opened);

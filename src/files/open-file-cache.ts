@@ -10,7 +10,8 @@ export type OpenFile = {
 /** One use of an open file; `release()` once the response is done (idempotent). */
 export type FileLease = {
   readonly file: OpenFile;
-  release(): Promise<void>;
+  /** Gives the file back; a promise only when that closes it (nothing to wait for otherwise). */
+  release(): Promise<void> | undefined;
 };
 
 /** How many files stay open and for how long; see `OpenFileCache`. */
@@ -174,11 +175,11 @@ export class OpenFileCache {
     return {
       file: entry.file,
       release: () => {
-        if (released) return Promise.resolve();
+        if (released) return undefined;
         released = true;
         entry.users--;
         entry.lastUsedMs = Date.now();
-        return entry.evicted && entry.users === 0 ? closeQuietly(entry.file) : Promise.resolve();
+        return entry.evicted && entry.users === 0 ? closeQuietly(entry.file) : undefined;
       },
     };
   }
@@ -232,7 +233,7 @@ export function exclusiveLease(file: OpenFile): FileLease {
   return {
     file,
     release: () => {
-      if (released) return Promise.resolve();
+      if (released) return undefined;
       released = true;
       return file.handle.close();
     },

@@ -20,8 +20,9 @@ export function createTurns(maxStreamsPerSession: number): Turns {
 
 /**
  * Waits until this request may hold a file and a read buffer, so one connection cannot pin the
- * server: resolves true once it may, false when the client left while waiting. The turn is given
- * back by itself when the response finishes or closes.
+ * server: true once it may, false when the client left while waiting (a plain boolean when that
+ * is known at once: no promise or microtask on the common path). The turn is given back by itself
+ * when the response finishes or closes.
  *
  * HTTP/1.1: Node hands every pipelined request to the handler at once, and queues the responses
  * behind the one writing (RFC 9112 §9.3.2: responses go in request order); a queued response has
@@ -33,10 +34,10 @@ export function createTurns(maxStreamsPerSession: number): Turns {
  * `maxStreamsPerSession` slots of their session, freed when a response finishes or its stream
  * closes; a stream reset while waiting leaves the queue.
  */
-export function awaitTurn(req: StreamRequest, res: StreamResponse, turns: Turns): Promise<boolean> {
+export function awaitTurn(req: StreamRequest, res: StreamResponse, turns: Turns): boolean | Promise<boolean> {
   if (res instanceof ServerResponse) return awaitSocket(req, res);
   const session = (req as { stream?: { session?: object | undefined } }).stream?.session;
-  if (session === undefined) return Promise.resolve(true);
+  if (session === undefined) return true;
   let slots = turns.sessions.get(session);
   if (slots === undefined) {
     slots = new Slots(turns.maxStreamsPerSession);
@@ -45,10 +46,10 @@ export function awaitTurn(req: StreamRequest, res: StreamResponse, turns: Turns)
   return slots.acquire(res);
 }
 
-function awaitSocket(req: StreamRequest, res: ServerResponse): Promise<boolean> {
-  if (res.socket !== null) return Promise.resolve(true);
+function awaitSocket(req: StreamRequest, res: ServerResponse): boolean | Promise<boolean> {
+  if (res.socket !== null) return true;
   const socket = req.socket as Socket | null;
-  if (socket === null || socket.destroyed || res.destroyed) return Promise.resolve(false);
+  if (socket === null || socket.destroyed || res.destroyed) return false;
   return new Promise((resolve) => {
     const forget = onSocketClose(socket, () => {
       res.off('socket', onSocket);
@@ -93,12 +94,12 @@ class Slots {
     this.#free = size;
   }
 
-  acquire(res: StreamResponse): Promise<boolean> {
-    if (isOver(res)) return Promise.resolve(false);
+  acquire(res: StreamResponse): boolean | Promise<boolean> {
+    if (isOver(res)) return false;
     if (this.#free > 0) {
       this.#free--;
       this.#holdUntilOver(res);
-      return Promise.resolve(true);
+      return true;
     }
     return new Promise((resolve) => {
       const grant = (): void => {

@@ -6,7 +6,7 @@ import {
   type StreamHandlerOptions,
 } from './options.ts';
 import type { StreamOutcome, StreamRequest, StreamResponse, WatchRecorder } from '../types.ts';
-import { openConfined, type Unservable } from '../files/confine.ts';
+import { leaseIfCurrent, openUncached, type Unservable } from '../files/confine.ts';
 import { OpenFileCache, type FileLease } from '../files/open-file-cache.ts';
 import { requestedPath, type PathLocator } from '../files/request-path.ts';
 import { reportError } from './responses.ts';
@@ -210,7 +210,8 @@ async function handle(
     return refuse(req, res, verdict);
   }
   // Nothing is opened or read before this response owns its connection (or HTTP/2 slot).
-  if (!(await awaitTurn(req, res, options.turns)) || connection.closed) return undefined;
+  const turn = awaitTurn(req, res, options.turns);
+  if (!(typeof turn === 'boolean' ? turn : await turn) || connection.closed) return undefined;
 
   const outcome = await openAndServeConfined(exchange, next, requested.path, options, cache, admit);
   if (outcome !== undefined && options.watchLog !== undefined) {
@@ -234,7 +235,8 @@ async function openAndServeConfined(
   const { req, res } = exchange;
   let lease: FileLease | Unservable;
   try {
-    lease = await openConfined(path, options, cache);
+    // A file kept open and unchanged is leased without a promise (the common case of a player).
+    lease = leaseIfCurrent(path, options, cache) ?? (await openUncached(path, options, cache));
   } catch (err) {
     return answerFsError(req, res, err, options, () => notFound(req, res, next));
   }
@@ -247,7 +249,8 @@ async function openAndServeConfined(
     if (exchange.connection.closed) return undefined; // the client left while the file was opened
     return await serveOpenFile(exchange, lease.file, { fileName: path, admit }, options);
   } finally {
-    await lease.release();
+    const released = lease.release();
+    if (released !== undefined) await released;
   }
 }
 

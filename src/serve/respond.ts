@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { BigIntStats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { statusForFsError } from '../errors.ts';
-import { etagFor } from '../http/etag.ts';
 import { READ_FLAGS } from '../files/confine.ts';
 import type { OpenFile } from '../files/open-file-cache.ts';
 import type { ResolvedSendOptions } from './options.ts';
@@ -11,13 +9,13 @@ import { httpDate } from '../http/http-date.ts';
 import { evaluatePreconditions, isRangeAllowed, type Validators } from '../http/preconditions.ts';
 import type { ByteRange, RangeResult } from '../http/range.ts';
 import { NOSNIFF, removeRepresentationHeaders, reportError, SANDBOX, sendStatus } from './responses.ts';
-import { isActiveContent } from '../http/mime.ts';
 import type { Exchange } from './exchange.ts';
 import { outcome, sendBody, sendBuffer } from './send-body.ts';
 import { debug } from './debug.ts';
 import { encodedEtag, negotiateEncoding, type ContentCoding } from '../http/accept-encoding.ts';
 import { corsHeadersOf } from './cors.ts';
 import { isShortBody, sendShort } from './send-short.ts';
+import { factsOf, type FileFacts } from './file-facts.ts';
 
 /** The file `openAndServe` opens, and what to do when it is not there or not allowed. */
 export type OpenTarget = {
@@ -90,9 +88,10 @@ export async function serveOpenFile(
 ): Promise<StreamOutcome> {
   const { req, connection } = exchange;
   const res: ResponseSink = exchange.res;
-  const { handle, stats } = file;
-  const size = Number(stats.size);
-  const identity = validatorsFor(stats);
+  const { handle } = file;
+  const facts = factsOf(file, fileName, options.mediaTypeFor);
+  const size = facts.size;
+  const identity = validatorsFor(facts);
   const { headers } = req;
   // The refusal depends on this request (its link), not on the file: no cache may keep it.
   const refusal = admit?.(identity);
@@ -133,14 +132,14 @@ export async function serveOpenFile(
       ? options.rangeParser.parse(rangeHeader, size)
       : { kind: 'absent' };
 
-  const contentType = options.mediaTypeFor(fileName);
+  const contentType = facts.contentType;
   removeRepresentationHeaders(res, 'body');
   const fileHeaders = [
     'Accept-Ranges', 'bytes',
     ...(validators.lastModifiedStrong ? ['Last-Modified', httpDate(validators.lastModifiedMs)] : []),
     ...cacheHeaders(validators, options),
     ...NOSNIFF,
-    ...(isActiveContent(fileName, contentType) ? SANDBOX : []),
+    ...(facts.active ? SANDBOX : []),
     ...extraHeaders,
   ];
   if (compressed !== undefined) {
@@ -197,11 +196,11 @@ export async function serveOpenFile(
  * with `If-Range: <date>` could splice them (§8.8.2.2, §13.1.5; pinned by the handler tests
  * "a file modified this second …").
  */
-function validatorsFor(stats: BigIntStats): Required<Validators> {
+function validatorsFor(facts: FileFacts): Required<Validators> {
   const nowMs = Date.now();
-  const lastModifiedMs = Math.min(Number(stats.mtimeMs), nowMs);
+  const lastModifiedMs = Math.min(facts.mtimeMs, nowMs);
   return {
-    etag: etagFor(stats),
+    etag: facts.etag,
     lastModifiedMs,
     lastModifiedStrong: Math.floor(lastModifiedMs / 1000) < Math.floor(nowMs / 1000),
   };
