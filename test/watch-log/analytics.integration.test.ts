@@ -30,9 +30,8 @@ describe('viewing analytics in Chromium', { skip }, () => {
   let media: TestServer;
   let log: WatchLog;
   const files = { long: '', short: '', hls: '' };
-  // Responses still open on the media server, and beacon reports answered: what the test waits on.
+  // Responses still open on the media server: what finish() waits on.
   let open = 0;
-  let beacons = 0;
   const waiters = new Set<() => void>();
   const changed = (): void => {
     for (const wake of waiters) wake();
@@ -57,10 +56,8 @@ describe('viewing analytics in Chromium', { skip }, () => {
     (handler: Listener): Listener =>
     (req, res) => {
       open++;
-      const beacon = req.method === 'POST';
       res.once('close', () => {
         open--;
-        if (beacon && res.statusCode === 204) beacons++;
         // The watch-log entry is queued once the handler's own close work ran.
         setImmediate(changed);
       });
@@ -87,6 +84,8 @@ describe('viewing analytics in Chromium', { skip }, () => {
     log?.close();
   });
 
+  const playing = new WeakMap<Page, string>();
+
   /** Opens a player page for `file` with the beacon loaded from the media server and attached. */
   async function openPlayer(kind: PlayerKind, file: string): Promise<Page> {
     assert.ok(browser && pages, 'before() did not finish');
@@ -103,16 +102,28 @@ describe('viewing analytics in Chromium', { skip }, () => {
     })`);
     await page.waitFor('__player.ok() && __player.seen("loadedmetadata")', { events: ['player'], timeoutMs: WAIT_MS });
     await page.evaluate(`__player.video.playbackRate = ${RATE}`);
+    playing.set(page, file);
     return page;
   }
 
-  /** Plays until currentTime reaches `to`, then pauses (the beacon reports on pause). */
+  /**
+   * Plays until currentTime reaches `to`, then pauses and waits until the watch log holds the
+   * pause report. Counting any answered beacon is not enough: the seeked report (or a 10 s
+   * interval one) can land after play() and would let the test close the page while the pause
+   * report is still on its way.
+   */
   async function playTo(page: Page, to: number): Promise<void> {
-    const reports = beacons;
+    const file = playing.get(page);
+    assert.ok(file !== undefined, 'playTo() on a page openPlayer() did not open');
+    const pausesBefore = pausesOf(file);
     await page.evaluate('__player.video.play()');
     await page.waitFor(`__player.ok() && __player.video.currentTime >= ${to}`, { events: ['player'], timeoutMs: WAIT_MS });
     await page.evaluate('__player.video.pause()');
-    await until(() => beacons > reports, 'the pause report');
+    await until(() => pausesOf(file) > pausesBefore, 'the pause report');
+  }
+
+  function pausesOf(file: string): number {
+    return sessionsOf(file).reduce((sum, s) => sum + (s.events['pause'] ?? 0), 0);
   }
 
   /** Detaches the beacon (no pagehide report), closes the page, waits for every response to end. */
