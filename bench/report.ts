@@ -13,6 +13,8 @@ export type BenchMeta = {
   readonly pageCache: string;
   readonly client: string;
   readonly nginx: string;
+  /** How the sage server ran: compiled like a user's install, or src/ through type stripping (--src). */
+  readonly sage: string;
   readonly memory: string;
   /** 1-minute load average when the run started and ended: other work on the machine skews figures. */
   readonly loadAverage: string;
@@ -184,7 +186,8 @@ export function markdown(meta: BenchMeta, config: BenchConfig, rows: readonly Su
       : `- file: ${num(meta.file.size / MIB)} MiB of pseudo-random data at ${meta.file.path} (${meta.file.created ? 'written for this run' : 'cached from an earlier run'}); page cache: ${meta.pageCache}`,
     `- client: ${meta.client}`,
     `- nginx: ${meta.nginx}`,
-    '- memory and fds: VmRSS and /proc/<pid>/fd of the server, sampled every 100 ms (nginx: its worker; cluster: primary + workers); Node servers run src/ through type stripping, which adds to their RSS',
+    `- sage: ${meta.sage}`,
+    '- memory and fds: VmRSS and /proc/<pid>/fd of the server, sampled every 100 ms (nginx: its worker; cluster: primary + workers); the other Node servers are .ts scripts run through type stripping',
     `- ${config.reps} repetition${config.reps === 1 ? '' : 's'}, interleaved; request scenarios ${num(config.warmupMs / 1000)} s warm-up + ${num(config.durationMs / 1000)} s each; figures are medians, spread is min–max over the repetitions, ratios are taken within each repetition; MB = 10^6 bytes`,
     `- \`${meta.command}\` at ${meta.startedAt}`,
     '',

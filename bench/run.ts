@@ -230,6 +230,7 @@ const meta: BenchMeta = {
     client === 'node'
       ? 'node (bench/load.ts: raw node:net keep-alive HTTP/1.1, one process; every response checked: status, Content-Length, Content-Range, byte count, first and last byte of every chunk)'
       : 'wrk -t1 for scenarios 1–4 and 7 (checks: no non-2xx, no socket error, byte count in range); node (bench/load.ts) for 5–6',
+  sage: flags.src ? 'src/ through Node\'s type stripping (--src), which adds ~18 MiB to its RSS' : 'compiled from src/ by bench/build.ts, as users run it from dist/',
   nginx: nginx === undefined ? 'not installed' : !wantServers.includes('nginx') ? `${nginx.version}, not selected` : `${nginx.version} (${NGINX_SETUP}); memory and fds are its worker's`,
 };
 

@@ -169,6 +169,7 @@ describe('a wrong server is caught', () => {
       pageCache: 'warm',
       client: 'node',
       nginx: 'not selected',
+      sage: 'compiled',
     };
     const text = markdown(meta, config, rows);
     assert.match(text, /\| 4 \| tiny ranges .* \| broken \| ⚠ /);
