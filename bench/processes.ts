@@ -141,16 +141,27 @@ export function childPids(pid: number): number[] {
 }
 
 /** Runs one job in a fresh load-generator process (bench/load.ts) and returns its result. */
-export async function runLoad(job: LoadJob, onProgress: (elapsedMs: number, done: number, errors: number) => void): Promise<LoadResult> {
-  const child = spawn(process.execPath, [LOAD_SCRIPT, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function runLoad(
+  job: LoadJob,
+  onProgress: (elapsedMs: number, done: number, errors: number) => void,
+  { script = LOAD_SCRIPT, exitGraceMs = STOP_GRACE_MS }: { readonly script?: string; readonly exitGraceMs?: number } = {},
+): Promise<LoadResult> {
+  const child = spawn(process.execPath, [script, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
   track(child);
   let result: LoadResult | undefined;
+  let stuck: NodeJS.Timeout | undefined;
   createInterface({ input: child.stdout }).on('line', (line) => {
     const message = JSON.parse(line) as LoadMessage;
-    if ('result' in message) result = message.result;
-    else onProgress(message.progress.elapsedMs, message.progress.done, message.progress.errors);
+    if ('result' in message) {
+      result = message.result;
+      // Node can deadlock in its own exit (nodejs/node#54918: the main thread joins a platform
+      // worker that never returns; seen here once in a few hundred runs). The result is in: kill a child
+      // that has not exited within the grace period instead of waiting for ever.
+      stuck = setTimeout(() => child.kill('SIGKILL'), exitGraceMs);
+    } else onProgress(message.progress.elapsedMs, message.progress.done, message.progress.errors);
   });
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  clearTimeout(stuck);
   if (result === undefined) throw new Error(`load generator exited (${code}) without a result`);
   return result;
 }

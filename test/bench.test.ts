@@ -10,6 +10,7 @@ import { escapeXml, ratioChart } from '../bench/chart.ts';
 import { byteAt, ensureBenchFile, patternBlock, userFile, type BenchFile } from '../bench/data.ts';
 import { markdown, summarise, type BenchMeta, type SummaryRow } from '../bench/report.ts';
 import { SCENARIOS, selectScenarios, type BenchConfig } from '../bench/scenarios.ts';
+import { runLoad } from '../bench/processes.ts';
 import { runBench } from '../bench/suite.ts';
 
 // The bench suite's own checks, on a tiny configuration: real server processes, the real load
@@ -18,6 +19,7 @@ import { runBench } from '../bench/suite.ts';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RUN = join(ROOT, 'bench', 'run.ts');
 const BROKEN = join(ROOT, 'test', 'fixtures', 'bench-broken-server.ts');
+const STUCK_LOAD = join(ROOT, 'test', 'fixtures', 'bench-stuck-load.ts');
 const SIZE = 1024 * 1024;
 
 // The runs below start when the file loads (the bad-flag ones beside the tiny run, the broken
@@ -39,6 +41,14 @@ const TINY_JSON = join(dir, 'tiny.json');
 const tinyRun = runCli(['--tiny', '--servers', 'sage,send,ceiling', '--client', 'node', '--dir', join(dir, 'files'), '--json', TINY_JSON, '--svg', SVG_COPY]);
 const BAD_FLAGS = [['--bogus'], ['--reps', 'x'], ['--servers', 'nope'], ['--file', '/nonexistent/file']] as const;
 const badRuns = BAD_FLAGS.map((args) => runCli(args));
+
+describe('the load generator process', () => {
+  it('is killed once its result is in and it has not exited within the grace period', async () => {
+    const job = { kind: 'abort', port: 1, path: '/', fileSize: 1, total: 1, concurrency: 1, timeoutMs: 1000 } as const;
+    const result = await runLoad(job, () => undefined, { script: STUCK_LOAD, exitGraceMs: 50 });
+    assert.deepEqual(result, { done: 1 });
+  });
+});
 
 describe('bench file', () => {
   it('holds exactly the bytes byteAt() predicts, block stamps included', async () => {
