@@ -45,10 +45,10 @@ const PRESETS: Readonly<Record<'full' | 'quick' | 'tiny', BenchConfig>> = {
     fileSize: 4 * MIB,
     reps: 1,
     warmupMs: 0,
-    durationMs: 100,
-    maxRequests: 200,
+    durationMs: 50,
+    maxRequests: 100,
     slowClients: 10,
-    slowDurationMs: 200,
+    slowDurationMs: 100,
     aborts: 20,
     abortConcurrency: 5,
     settleMs: 50,
@@ -246,4 +246,7 @@ for (const path of svgPaths) {
   writeFileSync(path, chart);
 }
 log(`chart written to ${svgPaths.join(' and ')}`, false);
-process.stdout.write(`${report}\n`);
+// Exit as soon as the report is out rather than waiting for the event loop to drain: a stray
+// handle (or Node's exit deadlock, see processes.ts) must not keep a finished run alive, and
+// process.on('exit') still kills anything we started.
+process.stdout.write(`${report}\n`, () => process.exit(0));

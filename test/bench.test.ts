@@ -27,7 +27,7 @@ const SIZE = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'sage-stream-bench-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-// Generous: the tiny preset runs beside every other test file (8 at a time), which can starve it.
+// Generous: the tiny preset runs beside every other test file (4 at a time), which can starve it.
 function runCli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [RUN, ...args], { encoding: 'utf8', timeout: 240_000 }, (err, stdout, stderr) =>
