@@ -3,6 +3,8 @@ import type { RateLimit } from '../serve/rate-limit.ts';
 import type { SignUrlOptions } from '../serve/signed-url.ts';
 import type { OpsConfig } from './ops-flags.ts';
 
+export { SHUTDOWN_GRACE_MS } from './ops-flags.ts';
+
 /** The folder served when none is given: the sample video shipped with the package (../sample from src/ or dist/). */
 export const SAMPLE_DIR: string = fileURLToPath(new URL('../../sample', import.meta.url));
 export const DEFAULT_PORT = 8000;
@@ -18,8 +20,6 @@ export const DEFAULT_LOG_MAX_ROWS = 1_000_000;
 export const STREAM_PATH = '/api/stream';
 /** Where the watch-log viewer will be mounted. */
 export const ADMIN_PATH = '/admin';
-/** How long a shutdown waits for responses in flight before cutting their connections. */
-export const SHUTDOWN_GRACE_MS = 5000;
 export const MAX_WORKERS = 64;
 /** Read when `--admin-token` is not given, so the token need not show up in `ps`. */
 export const ADMIN_TOKEN_ENV = 'SAGE_STREAM_ADMIN_TOKEN';

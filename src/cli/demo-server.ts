@@ -25,7 +25,7 @@ export type RunningServer = {
   readonly config: ServeConfig;
   /**
    * Stops accepting connections, closes idle keep-alive connections, lets responses in flight
-   * finish for up to `graceMs` (default 5 s) and then cuts them, then runs the close hooks.
+   * finish for up to `graceMs` (default: `shutdownGraceMs`, 5 s) and then cuts them, then runs the close hooks.
    * Calling it again returns the same promise; a shorter `graceMs` cuts sooner (`close(0)`).
    */
   close(graceMs?: number): Promise<void>;
@@ -66,6 +66,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     trustProxy: options.trustProxy ?? [],
     tls: options.tls,
     cacheControl: options.cacheControl,
+    shutdownGraceMs: options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
   };
   if (config.prefix === '') throw new TypeError(`options.prefix must be a path below /, got ${JSON.stringify(options.prefix)}`);
   const onError = (err: unknown, req?: { readonly method?: string | undefined; readonly url?: string | undefined }): void => {
@@ -141,7 +142,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     url: `${web.scheme}://${urlHost(config.host)}:${port}/`,
     port,
     config,
-    close(graceMs = SHUTDOWN_GRACE_MS) {
+    close(graceMs = config.shutdownGraceMs) {
       if (!finished) {
         clearTimeout(deadline);
         // unref: the connections it would cut keep the process alive until then anyway.

@@ -3,7 +3,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { signUrl } from '../serve/signed-url.ts';
-import { SHUTDOWN_GRACE_MS, ADMIN_TOKEN_ENV, USAGE, parseCli, type ServeConfig } from './args.ts';
+import { ADMIN_TOKEN_ENV, USAGE, parseCli, type ServeConfig } from './args.ts';
 import { newAdminToken, startServer, startupLines, urlHost, type RunningServer, type TokenDisplay } from './demo-server.ts';
 import { writeAdminTokenFile } from './admin-token.ts';
 
@@ -69,7 +69,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       return;
     }
     if (!worker) {
-      process.stderr.write(`sage-stream: ${signal}: finishing responses in flight (up to ${SHUTDOWN_GRACE_MS / 1000} s; again to stop now)\n`);
+      process.stderr.write(`sage-stream: ${signal}: finishing responses in flight (up to ${running.config.shutdownGraceMs / 1000} s; again to stop now)\n`);
     }
     running.close().then(
       () => process.exit(0),
@@ -146,7 +146,7 @@ function runPrimary(config: ServeConfig, count: number, token: TokenDisplay): vo
     // A worker stuck past its own grace period is killed.
     deadline = setTimeout(() => {
       for (const worker of workers) worker.process.kill('SIGKILL');
-    }, SHUTDOWN_GRACE_MS + 2000);
+    }, config.shutdownGraceMs + 2000);
     if (workers.size === 0) process.exit(code);
   };
 
@@ -174,7 +174,7 @@ function runPrimary(config: ServeConfig, count: number, token: TokenDisplay): vo
       for (const worker of workers) worker.process.kill('SIGTERM'); // a second signal: cut now
       return;
     }
-    process.stderr.write(`sage-stream: ${signal}: stopping ${workers.size} workers (up to ${SHUTDOWN_GRACE_MS / 1000} s)\n`);
+    process.stderr.write(`sage-stream: ${signal}: stopping ${workers.size} workers (up to ${config.shutdownGraceMs / 1000} s)\n`);
     stopAll(0);
   };
   process.on('SIGINT', stop);

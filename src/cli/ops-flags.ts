@@ -5,13 +5,18 @@ import { createProxyTrust } from '../http/client-ip.ts';
 /** Where the demo server answers Prometheus scrapes (with the admin token as Bearer). */
 export const METRICS_PATH = '/metrics';
 
+/** How long a shutdown waits for responses in flight before cutting their connections, by default. */
+export const SHUTDOWN_GRACE_MS = 5000;
+/** The longest `--shutdown-grace` taken: past an hour a process manager has long given up. */
+const MAX_SHUTDOWN_GRACE_S = 3600;
+
 /** How the CLI prints its access log on stdout. */
 export type AccessLogFormat = 'combined' | 'json' | 'off';
 
 /** Certificate and key files for HTTPS (HTTP/2 with HTTP/1.1 fallback); re-read on SIGHUP. */
 export type TlsFiles = { readonly cert: string; readonly key: string };
 
-/** The operator's settings: access log, proxy trust, TLS, Cache-Control. */
+/** The operator's settings: access log, proxy trust, TLS, Cache-Control, shutdown grace. */
 export type OpsConfig = {
   /** Default `'combined'` from the CLI, `'off'` for `startServer`. */
   readonly accessLog: AccessLogFormat;
@@ -21,6 +26,8 @@ export type OpsConfig = {
   readonly tls: TlsFiles | undefined;
   /** The handler's `cacheControl`; undefined: the handler's default. */
   readonly cacheControl: string | undefined;
+  /** On SIGTERM/SIGINT (or `close()`), how long responses in flight may finish. Default 5000 ms. */
+  readonly shutdownGraceMs: number;
 };
 
 /** The flags this file reads; args.ts spreads them into its parseArgs table. */
@@ -31,10 +38,11 @@ export const OPS_OPTIONS = {
   'tls-key': { type: 'string' },
   'cache-control': { type: 'string' },
   'admin-token-file': { type: 'string' },
+  'shutdown-grace': { type: 'string' },
 } as const;
 
 /** The same flags, as serve-only. */
-export const OPS_SERVE_ONLY = ['access-log', 'trust-proxy', 'tls-cert', 'tls-key', 'cache-control', 'admin-token-file'] as const;
+export const OPS_SERVE_ONLY = ['access-log', 'trust-proxy', 'tls-cert', 'tls-key', 'cache-control', 'admin-token-file', 'shutdown-grace'] as const;
 
 /** The help text for them, one group each, placed by args.ts's USAGE. */
 export const OPS_USAGE: { readonly logging: string; readonly network: string; readonly serving: string } = {
@@ -46,7 +54,9 @@ export const OPS_USAGE: { readonly logging: string; readonly network: string; re
   --tls-key <file>       certificate chain and key (PEM); SIGHUP re-reads both`,
   serving: `  --cache-control <value>
                          the Cache-Control of file responses (default: public, max-age=0,
-                         must-revalidate; private with signed links)`,
+                         must-revalidate; private with signed links)
+  --shutdown-grace <s>   on SIGTERM or Ctrl-C, how long responses in flight may finish
+                         before their connections are cut (default ${SHUTDOWN_GRACE_MS / 1000}; 0: at once)`,
 };
 
 type OpsValues = {
@@ -56,6 +66,7 @@ type OpsValues = {
   readonly 'tls-key'?: string | undefined;
   readonly 'cache-control'?: string | undefined;
   readonly 'admin-token-file'?: string | undefined;
+  readonly 'shutdown-grace'?: string | undefined;
 };
 
 const HEADER_VALUE = /^[\x20-\x7e]+$/;
@@ -90,6 +101,11 @@ export function parseOpsFlags(values: OpsValues, cwd: string): (OpsConfig & { re
   if (cacheControl !== undefined && !HEADER_VALUE.test(cacheControl)) {
     return { error: `--cache-control must be a header value (printable ASCII), got ${JSON.stringify(cacheControl)}` };
   }
+  const grace = values['shutdown-grace'];
+  const graceSeconds = grace === undefined ? SHUTDOWN_GRACE_MS / 1000 : /^\d+(\.\d+)?$/.test(grace) ? Number(grace) : NaN;
+  if (!(graceSeconds <= MAX_SHUTDOWN_GRACE_S)) {
+    return { error: `--shutdown-grace must be a number of seconds from 0 to ${MAX_SHUTDOWN_GRACE_S}, got ${JSON.stringify(grace)}` };
+  }
   let adminTokenFromFile: string | undefined;
   const tokenFile = values['admin-token-file'];
   if (tokenFile !== undefined) {
@@ -101,7 +117,7 @@ export function parseOpsFlags(values: OpsValues, cwd: string): (OpsConfig & { re
     }
     if (adminTokenFromFile === '') return { error: `--admin-token-file ${path} is empty` };
   }
-  return { accessLog, trustProxy, tls, cacheControl, adminTokenFromFile };
+  return { accessLog, trustProxy, tls, cacheControl, shutdownGraceMs: Math.round(graceSeconds * 1000), adminTokenFromFile };
 }
 
 function unreadable(path: string): string | undefined {

@@ -71,6 +71,7 @@ Options:
                            or http://${DEFAULT_HOST}:${DEFAULT_PORT}${DEFAULT_PREFIX} with --mode path)
 
 
-Stop with Ctrl-C or SIGTERM: responses in flight get ${SHUTDOWN_GRACE_MS / 1000} s to finish.
+Stop with Ctrl-C or SIGTERM: responses in flight get ${SHUTDOWN_GRACE_MS / 1000} s to finish
+(--shutdown-grace).
 SIGHUP re-reads the TLS certificate and key without dropping connections.
 `;

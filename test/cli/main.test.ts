@@ -98,6 +98,7 @@ describe('parseCli', () => {
     trustProxy: [],
     tls: undefined,
     cacheControl: undefined,
+    shutdownGraceMs: 5000,
   };
   const serve = (config: Partial<ServeConfig>, workers?: number): CliCommand => ({
     kind: 'serve',

@@ -62,6 +62,12 @@ describe('parseCli: the operator flags', () => {
   it('--cache-control', () => {
     assert.equal(config(parseCli(['.', '--cache-control', 'public, max-age=3600'], cwd, {})).cacheControl, 'public, max-age=3600');
   });
+  it('--shutdown-grace: seconds, default 5, 0 allowed', () => {
+    assert.equal(config(parseCli(['.'], cwd, {})).shutdownGraceMs, 5000);
+    assert.equal(config(parseCli(['.', '--shutdown-grace', '0'], cwd, {})).shutdownGraceMs, 0);
+    assert.equal(config(parseCli(['.', '--shutdown-grace', '1.5'], cwd, {})).shutdownGraceMs, 1500);
+    assert.equal(config(parseCli(['.', '--shutdown-grace', '3600'], cwd, {})).shutdownGraceMs, 3_600_000);
+  });
   it('--admin-token-file wins over the environment; --admin-token over neither', () => {
     assert.equal(config(parseCli(['.', '--admin-token-file', 'token.txt'], cwd, { SAGE_STREAM_ADMIN_TOKEN: 'env' })).adminToken, 'file-token-0123456');
     assert.equal(config(parseCli(['.'], cwd, { SAGE_STREAM_ADMIN_TOKEN: 'env-token-0123456' })).adminToken, 'env-token-0123456');
@@ -72,6 +78,10 @@ describe('parseCli: the operator flags', () => {
     { args: ['.', '--tls-cert', 'token.txt'], want: /^give both --tls-cert and --tls-key$/ },
     { args: ['.', '--tls-cert', 'nope.pem', '--tls-key', 'token.txt'], want: /^--tls-cert: cannot read .*nope\.pem \(ENOENT\)$/ },
     { args: ['.', '--cache-control', 'a\nb'], want: /^--cache-control must be a header value/ },
+    { args: ['.', '--shutdown-grace=-1'], want: /^--shutdown-grace must be a number of seconds from 0 to 3600, got "-1"$/ },
+    { args: ['.', '--shutdown-grace', '5s'], want: /^--shutdown-grace must be a number of seconds from 0 to 3600, got "5s"$/ },
+    { args: ['.', '--shutdown-grace', '3601'], want: /^--shutdown-grace must be a number of seconds from 0 to 3600/ },
+    { args: ['.', '--shutdown-grace', ''], want: /^--shutdown-grace must be a number of seconds from 0 to 3600, got ""$/ },
     { args: ['.', '--admin-token-file', 'nope.txt'], want: /^--admin-token-file: cannot read .*nope\.txt \(ENOENT\)$/ },
     { args: ['.', '--admin-token-file', 'empty.txt'], want: /^--admin-token-file .*empty\.txt is empty$/ },
     { args: ['.', '--admin-token-file', 'token.txt', '--admin-token', 'x'], want: /^give either --admin-token or --admin-token-file, not both$/ },
