@@ -17,21 +17,40 @@ const MALFORMED = Object.freeze({ kind: 'malformed' }) satisfies QueryProblem;
  * name that fails to decode is not `name`; a value that fails to decode is 'malformed'.
  */
 export function queryParam(url: string, name: string): string | QueryProblem {
+  let found: string | undefined;
+  let problem: QueryProblem = ABSENT;
+  eachQueryPair(url, (key, rawValue) => {
+    if (key !== name) return false;
+    if (found !== undefined) {
+      problem = REPEATED;
+      return true;
+    }
+    const value = decodeFormComponent(rawValue);
+    if (value === undefined) {
+      problem = MALFORMED;
+      return true;
+    }
+    found = value;
+    return false;
+  });
+  return problem !== ABSENT ? problem : (found ?? ABSENT);
+}
+
+/**
+ * Calls `visit` with each pair of a request target's query (between the first `?` and any `#`):
+ * the name decoded (undefined when it fails to decode) and the value as written (`''` for a pair
+ * without `=`). `visit` returns true to stop. The one place that splits a query, for readers that
+ * decode values (queryParam) and those that accept only a canonical spelling (signed links).
+ */
+export function eachQueryPair(url: string, visit: (name: string | undefined, rawValue: string) => boolean): void {
   const hash = url.indexOf('#');
   const end = hash === -1 ? url.length : hash;
   const query = url.indexOf('?');
-  if (query === -1 || query > end) return ABSENT;
-  let found: string | undefined;
+  if (query === -1 || query > end) return;
   for (const pair of url.slice(query + 1, end).split('&')) {
     const eq = pair.indexOf('=');
-    const key = decodeFormComponent(eq === -1 ? pair : pair.slice(0, eq));
-    if (key !== name) continue;
-    if (found !== undefined) return REPEATED;
-    const value = decodeFormComponent(eq === -1 ? '' : pair.slice(eq + 1));
-    if (value === undefined) return MALFORMED;
-    found = value;
+    if (visit(decodeFormComponent(eq === -1 ? pair : pair.slice(0, eq)), eq === -1 ? '' : pair.slice(eq + 1))) return;
   }
-  return found ?? ABSENT;
 }
 
 /** application/x-www-form-urlencoded decoding ('+' is a space), or undefined for a bad escape. */

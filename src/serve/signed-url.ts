@@ -3,7 +3,7 @@ import { strongMatch } from '../http/etag.ts';
 import type { StreamRequest } from '../types.ts';
 import type { Exchange } from './exchange.ts';
 import type { Validators } from '../http/preconditions.ts';
-import { decodeFormComponent } from '../http/query.ts';
+import { eachQueryPair } from '../http/query.ts';
 import {
   BIND_VALUES,
   canonicalIp,
@@ -249,29 +249,25 @@ export function resolveSigned(options: SignedOptions, name: string): UrlVerifier
  * signature parameter at all is `'missing'`. Other parameters are ignored (and not signed).
  */
 export function readSignedLink(url: string): SignedLink | 'missing' | 'malformed' {
-  const hash = url.indexOf('#');
-  const end = hash === -1 ? url.length : hash;
-  const query = url.indexOf('?');
-  if (query === -1 || query > end) return 'missing';
   let expiresText: string | undefined;
   let bindText: string | undefined;
   let sigText: string | undefined;
-  for (const pair of url.slice(query + 1, end).split('&')) {
-    const eq = pair.indexOf('=');
-    const key = decodeFormComponent(eq === -1 ? pair : pair.slice(0, eq));
-    if (key !== 'expires' && key !== 'bind' && key !== 'sig') continue;
-    const value = eq === -1 ? '' : pair.slice(eq + 1); // canonical values need no decoding
+  let repeated = false;
+  // Canonical values need no decoding: a %-escaped one fails the checks below.
+  eachQueryPair(url, (key, value) => {
     if (key === 'expires') {
-      if (expiresText !== undefined) return 'malformed';
+      repeated = expiresText !== undefined;
       expiresText = value;
     } else if (key === 'bind') {
-      if (bindText !== undefined) return 'malformed';
+      repeated = bindText !== undefined;
       bindText = value;
-    } else {
-      if (sigText !== undefined) return 'malformed';
+    } else if (key === 'sig') {
+      repeated = sigText !== undefined;
       sigText = value;
     }
-  }
+    return repeated;
+  });
+  if (repeated) return 'malformed';
   if (expiresText === undefined && bindText === undefined && sigText === undefined) return 'missing';
   if (expiresText === undefined || sigText === undefined) return 'malformed';
   if (!EXPIRES_TEXT.test(expiresText) || !SIGNATURE_TEXT.test(sigText)) return 'malformed';

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeFormComponent, queryParam, type QueryProblem } from '../../src/http/query.ts';
+import { decodeFormComponent, eachQueryPair, queryParam, type QueryProblem } from '../../src/http/query.ts';
 
 const ABSENT: QueryProblem = { kind: 'absent' };
 const REPEATED: QueryProblem = { kind: 'repeated' };
@@ -55,4 +55,26 @@ describe('decodeFormComponent', () => {
   for (const { text, want } of cases) {
     it(`${JSON.stringify(text)} → ${want === undefined ? 'undefined' : JSON.stringify(want)}`, () => assert.equal(decodeFormComponent(text), want));
   }
+});
+
+describe('eachQueryPair(url, visit)', () => {
+  function pairs(url: string, stopAt?: string): Array<[string | undefined, string]> {
+    const seen: Array<[string | undefined, string]> = [];
+    eachQueryPair(url, (name, raw) => {
+      seen.push([name, raw]);
+      return name === stopAt;
+    });
+    return seen;
+  }
+  it('names decoded, values as written, a pair without = has the value ""', () => {
+    assert.deepEqual(pairs('/s?p%61th=a%2Bb&flag&x=1=2#sig=no'), [['path', 'a%2Bb'], ['flag', ''], ['x', '1=2']]);
+  });
+  it('a name that fails to decode is undefined; no query, or ? only after #, visits nothing', () => {
+    assert.deepEqual(pairs('/s?%zz=1'), [[undefined, '1']]);
+    assert.deepEqual(pairs('/s'), []);
+    assert.deepEqual(pairs('/s#x?a=1'), []);
+  });
+  it('stops when visit returns true', () => {
+    assert.deepEqual(pairs('/s?a=1&b=2&c=3', 'b'), [['a', '1'], ['b', '2']]);
+  });
 });
