@@ -2,6 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { brotliCompress, constants, gzip } from 'node:zlib';
 import type { ContentCoding } from '../http/accept-encoding.ts';
+import { READ_TOTALS } from '../files/file-iterator.ts';
 
 /**
  * Compression of text manifests and captions: `true` (the default) with the default limits,
@@ -120,6 +121,7 @@ async function compressFile(handle: FileHandle, size: number, coding: ContentCod
     const { bytesRead } = await handle.read(text, filled, size - filled, filled);
     if (bytesRead === 0) throw new Error(`file shrank while being compressed (${filled} of ${size} bytes)`);
     filled += bytesRead;
+    READ_TOTALS.bytes += bytesRead; // the metrics' read bytes count what compression reads too
   }
   return coding === 'br' ? brotli(text, BROTLI_OPTIONS) : gzipAsync(text);
 }
