@@ -8,7 +8,7 @@ import type { ResponseSink, StreamOutcome, StreamRequest } from '../types.ts';
 import { httpDate } from '../http/http-date.ts';
 import { evaluatePreconditions, isRangeAllowed, type Validators } from '../http/preconditions.ts';
 import type { ByteRange, RangeResult } from '../http/range.ts';
-import { NOSNIFF, removeRepresentationHeaders, reportError, SANDBOX, sendStatus } from './responses.ts';
+import { NOSNIFF, removeRepresentationHeaders, reportError, SANDBOX, sendStatus, withVary } from './responses.ts';
 import type { Exchange } from './exchange.ts';
 import { outcome, sendBody, sendBuffer } from './send-body.ts';
 import { debug } from './debug.ts';
@@ -102,23 +102,31 @@ export async function serveOpenFile(
   // A manifest or caption file is sent compressed when the client takes it and asks no range
   // (a range is always of the identity bytes); its coded form has its own ETag (§8.8.3).
   const compressible = options.compress?.isCompressible(fileName, size) === true;
-  const compressed = compressible && rangeHeader === undefined
-    ? await compressedBody(req, file, fileName, identity.etag, size, options)
-    : undefined;
-  const validators = compressed === undefined ? identity : { ...identity, etag: encodedEtag(identity.etag, compressed.coding) };
+  const coding = compressible && rangeHeader === undefined ? negotiateEncoding(singleValue(headers['accept-encoding'])) : undefined;
+  let validators = coding === undefined ? identity : { ...identity, etag: encodedEtag(identity.etag, coding) };
+  // Every answer about a compressible file varies with Accept-Encoding, a 412 or 416 too.
+  const vary = compressible ? VARY_ACCEPT_ENCODING : [];
   const extraHeaders = compressible ? withVary(corsHeadersOf(res), 'Accept-Encoding') : corsHeadersOf(res);
 
-  // §13.2.2: preconditions first, decided from metadata alone (the body is never read).
-  const precondition = evaluatePreconditions(
-    {
-      ifMatch: headers['if-match'],
-      ifNoneMatch: headers['if-none-match'],
-      ifModifiedSince: headers['if-modified-since'],
-      ifUnmodifiedSince: headers['if-unmodified-since'],
-    },
-    validators,
-  );
-  if (precondition === 'precondition-failed') return answer(req, res, 412);
+  // §13.2.2: preconditions first, decided from metadata alone (the body is never read, and
+  // never compressed for a 304 or 412: the coded form's ETag follows from the coding alone).
+  const conditions = {
+    ifMatch: headers['if-match'],
+    ifNoneMatch: headers['if-none-match'],
+    ifModifiedSince: headers['if-modified-since'],
+    ifUnmodifiedSince: headers['if-unmodified-since'],
+  };
+  let precondition = evaluatePreconditions(conditions, validators);
+  let compressed: CompressedBody | undefined;
+  if (coding !== undefined && precondition !== 'precondition-failed' && precondition !== 'not-modified') {
+    compressed = await compressedBody(req, file, fileName, identity.etag, size, options, coding);
+    if (compressed === undefined) {
+      // Not compressed after all (reported): the identity bytes, judged by their own ETag.
+      validators = identity;
+      precondition = evaluatePreconditions(conditions, validators);
+    }
+  }
+  if (precondition === 'precondition-failed') return answer(req, res, 412, vary);
   if (precondition === 'not-modified') {
     removeRepresentationHeaders(res, 'all'); // §15.4.5, pinned by test/serve/hardening.test.ts
     res.writeHead(304, [...cacheHeaders(validators, options), ...extraHeaders]);
@@ -161,7 +169,7 @@ export async function serveOpenFile(
       return sendBody(exchange, { handle, fileName, status: 200, size, ranges: [{ start: 0, end: size - 1 }], framing: [] }, options);
     }
     case 'unsatisfiable':
-      return answer(req, res, 416, ['Content-Range', `bytes */${size}`, 'Accept-Ranges', 'bytes']);
+      return answer(req, res, 416, ['Content-Range', `bytes */${size}`, 'Accept-Ranges', 'bytes', ...vary]);
     case 'partial': {
       const ranges = capOpenEnded(range.ranges, range.openEnded, options.maxChunkSize);
       if (ranges.length === 1) {
@@ -206,7 +214,10 @@ function validatorsFor(facts: FileFacts): Required<Validators> {
   };
 }
 
-/** The compressed body the client accepts, or undefined for identity (none accepted, or it failed). */
+type CompressedBody = { readonly coding: ContentCoding; readonly body: Buffer };
+const VARY_ACCEPT_ENCODING = ['Vary', 'Accept-Encoding'] as const;
+
+/** The file compressed in the negotiated `coding`, or undefined for identity (it failed, reported). */
 async function compressedBody(
   req: StreamRequest,
   file: OpenFile,
@@ -214,22 +225,15 @@ async function compressedBody(
   etag: string,
   size: number,
   options: ResolvedSendOptions,
-): Promise<{ readonly coding: ContentCoding; readonly body: Buffer } | undefined> {
-  const coding = negotiateEncoding(singleValue(req.headers['accept-encoding']));
-  if (coding === undefined || options.compress === undefined) return undefined;
+  coding: ContentCoding,
+): Promise<CompressedBody | undefined> {
+  if (options.compress === undefined) return undefined;
   try {
     return { coding, body: await options.compress.get(file.handle, fileName, etag, size, coding) };
   } catch (err) {
     reportError(options, err, req); // the file changed while it was read: its identity bytes will tell
     return undefined;
   }
-}
-
-/** `headers` with `token` added to their Vary field (one field, so HTTP/2 cannot drop one). */
-function withVary(headers: readonly string[], token: string): readonly string[] {
-  const at = headers.indexOf('Vary');
-  if (at === -1 || at % 2 !== 0) return [...headers, 'Vary', token];
-  return [...headers.slice(0, at + 1), `${headers[at + 1]}, ${token}`, ...headers.slice(at + 2)];
 }
 
 function cacheHeaders(validators: Validators, options: ResolvedSendOptions): string[] {

@@ -45,15 +45,33 @@ export function sendStatus(
   }
   const body = `${STATUS_CODES[status] ?? 'Error'}\n`;
   removeRepresentationHeaders(res, 'all');
-  res.writeHead(status, [
+  res.writeHead(status, withCors([
     'Content-Type', 'text/plain; charset=utf-8',
     'Content-Length', String(Buffer.byteLength(body)),
     ...NOSNIFF,
     ...extraHeaders,
-    ...corsHeadersOf(res),
-  ]);
+  ], corsHeadersOf(res)));
   if (req.method === 'HEAD') res.end();
   else res.end(body);
+}
+
+/** `headers` with the CORS ones after them, a Vary among them joined into the one Vary field. */
+export function withCors(headers: string[], cors: readonly string[]): string[] {
+  let all = headers;
+  for (let i = 0; i < cors.length; i += 2) {
+    const name = cors[i]!;
+    const value = cors[i + 1]!;
+    if (name === 'Vary') all = withVary(all, value);
+    else all.push(name, value);
+  }
+  return all;
+}
+
+/** `headers` with `token` added to their Vary field (one field, so HTTP/2 cannot drop one). */
+export function withVary(headers: readonly string[], token: string): string[] {
+  const at = headers.indexOf('Vary');
+  if (at === -1 || at % 2 !== 0) return [...headers, 'Vary', token];
+  return [...headers.slice(0, at + 1), `${headers[at + 1]}, ${token}`, ...headers.slice(at + 2)];
 }
 
 /**

@@ -7,6 +7,7 @@ import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { createStreamHandler } from '../../src/serve/handler.ts';
 import { CompressedCache, resolveCompress, type CompressOption } from '../../src/serve/compress.ts';
+import { processMetrics } from '../../src/serve/metrics.ts';
 import { createFixtures, pattern } from '../helpers/fixtures.ts';
 import { serverPool, type Received, type TestServer } from '../helpers/server.ts';
 
@@ -19,6 +20,7 @@ fixtures.write('root/subs.vtt', `WEBVTT\n\n${'00:00.000 --> 00:01.000\nhello\n\n
 fixtures.write('root/manifest.mpd', `<?xml version="1.0"?><MPD>${'<S t="0" d="4"/>'.repeat(500)}</MPD>`);
 fixtures.file('root/clip.mp4', 50_000);
 fixtures.write('root/big.json', JSON.stringify({ a: 'x'.repeat(5000) }));
+fixtures.write('root/unread.m3u8', PLAYLIST);
 fixtures.write('root/changing.srt', '1\n00:00:00,000 --> 00:00:01,000\nfirst version\n'.repeat(50));
 const DECODE = { br: brotliDecompressSync, gzip: gunzipSync } as const;
 
@@ -134,6 +136,35 @@ describe('compression of text manifests and captions', () => {
     const after = await get('/?path=changing.srt', { 'accept-encoding': 'br' });
     assert.notEqual(after.headers.etag, before.headers.etag);
     assert.deepEqual(brotliDecompressSync(after.body), Buffer.from(second));
+  });
+
+  it('a 304 or 412 is decided from the coded ETag without compressing (nothing read); then the 200 compresses', async () => {
+    const identityTag = String((await get('/?path=unread.m3u8', { 'accept-encoding': 'identity' }, 'HEAD')).headers.etag);
+    const readBefore = processMetrics().readBytes;
+    const notModified = await get('/?path=unread.m3u8', { 'accept-encoding': 'br', 'if-none-match': identityTag.replace(/"$/, '-br"') });
+    assert.equal(notModified.status, 304);
+    assert.equal(notModified.headers.vary, 'Accept-Encoding');
+    const failed = await get('/?path=unread.m3u8', { 'accept-encoding': 'br', 'if-match': '"other"' });
+    assert.equal(failed.status, 412);
+    assert.equal(failed.headers.vary, 'Accept-Encoding');
+    assert.equal(processMetrics().readBytes, readBefore, 'the file was read (compressed) for a 304 or 412');
+    const full = await get('/?path=unread.m3u8', { 'accept-encoding': 'br', 'if-match': identityTag.replace(/"$/, '-br"') });
+    assert.equal(full.status, 200);
+    assert.deepEqual(brotliDecompressSync(full.body), Buffer.from(PLAYLIST));
+    assert.ok(processMetrics().readBytes >= readBefore + PLAYLIST.length, 'the 200 read the file to compress it');
+  });
+
+  it('a 416 for a compressible file says Vary: Accept-Encoding too; with CORS, in the one Vary field', async () => {
+    const unsatisfiable = await get('/?path=index.m3u8', { 'accept-encoding': 'br', range: 'bytes=999999-' });
+    assert.equal(unsatisfiable.status, 416);
+    assert.equal(unsatisfiable.headers.vary, 'Accept-Encoding');
+    const failed = await cors.request('/?path=index.m3u8', { origin: 'https://page.test', 'accept-encoding': 'br', 'if-match': '"other"' });
+    assert.equal(failed.status, 412);
+    assert.equal(failed.headers.vary, 'Accept-Encoding, Origin');
+    assert.equal(failed.headers['access-control-allow-origin'], 'https://page.test');
+    const media = await get('/?path=clip.mp4', { 'accept-encoding': 'br', 'if-match': '"other"' });
+    assert.equal(media.status, 412);
+    assert.equal(media.headers.vary, undefined, 'media answers do not vary with Accept-Encoding');
   });
 
   it('with CORS: one Vary field naming both, and Content-Encoding exposed', async () => {
