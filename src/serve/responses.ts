@@ -56,8 +56,8 @@ export function sendStatus(
 }
 
 /** `headers` with the CORS ones after them, a Vary among them joined into the one Vary field. */
-export function withCors(headers: string[], cors: readonly string[]): string[] {
-  let all = headers;
+function withCors(headers: readonly string[], cors: readonly string[]): string[] {
+  let all = [...headers];
   for (let i = 0; i < cors.length; i += 2) {
     const name = cors[i]!;
     const value = cors[i + 1]!;
