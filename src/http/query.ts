@@ -18,7 +18,7 @@ const MALFORMED = Object.freeze({ kind: 'malformed' }) satisfies QueryProblem;
  */
 export function queryParam(url: string, name: string): string | QueryProblem {
   let found: string | undefined;
-  let problem: QueryProblem = ABSENT;
+  let problem: QueryProblem | undefined;
   eachQueryPair(url, (key, rawValue) => {
     if (key !== name) return false;
     if (found !== undefined) {
@@ -33,7 +33,7 @@ export function queryParam(url: string, name: string): string | QueryProblem {
     found = value;
     return false;
   });
-  return problem !== ABSENT ? problem : (found ?? ABSENT);
+  return problem ?? found ?? ABSENT;
 }
 
 /**
